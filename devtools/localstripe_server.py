@@ -1,0 +1,118 @@
+"""Run localstripe, the stateful Stripe stand-in, the way this project needs it.
+
+Compared with ``localstripe`` run by itself this launcher:
+- binds to 127.0.0.1 only (localstripe itself listens on every interface);
+- keeps its store in a file of ours (``--store``), or in memory only (``--memory``);
+- lets the browser create PaymentMethods with the publishable key, as real Stripe does
+  (localstripe only allows that for tokens and sources), and gives its Stripe.js stand-in
+  the ``createPaymentMethod`` that real Stripe.js has.
+
+Usage: python -m devtools.localstripe_server --port 8420 --store var/localstripe.pickle
+"""
+
+import argparse
+import logging
+import os
+import pickle
+from pathlib import Path
+
+from aiohttp import web
+from localstripe import resources, server
+from localstripe.errors import UserError
+
+CREATE_PAYMENT_METHOD_JS = r"""
+// Added by devtools/localstripe_server.py: Stripe.js's createPaymentMethod for the stand-in.
+(function () {
+  const makeStripe = Stripe;
+  Stripe = (apiKey) => {
+    const stripe = makeStripe(apiKey);
+    stripe.createPaymentMethod = async (options) => {
+      const element = options.card || options.element;
+      const card = element && element.value && element.value.card;
+      if (!card || !card.number) {
+        return {error: {type: 'validation_error', message: 'Your card number is incomplete.'}};
+      }
+      const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_methods`, {
+        method: 'POST',
+        body: JSON.stringify({
+          key: apiKey, type: 'card', billing_details: options.billing_details || {},
+          card: {number: card.number, exp_month: card.exp_month,
+                 exp_year: card.exp_year, cvc: card.cvc},
+        }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.status !== 200 || body.error) {
+        return {error: body.error || {message: 'Your card details were refused.'}};
+      }
+      return {paymentMethod: body};
+    };
+    return stripe;
+  };
+})();
+"""
+
+
+def _use_store(path: Path | None) -> None:
+    """Point localstripe's pickled store at ``path``, or keep it in memory when None."""
+
+    def load(self):
+        if path is not None and path.exists():
+            with path.open("rb") as f:
+                self.clear()
+                self.update(pickle.load(f))
+
+    def dump(self):
+        if path is None:
+            return
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = dump
+
+
+@web.middleware
+async def publishable_key_middleware(request, handler):
+    """Serve the two things real Stripe gives a browser that localstripe does not."""
+    if request.path == "/js.stripe.com/v3/":
+        source = Path(server.__file__).with_name("localstripe-v3.js").read_text()
+        return web.Response(text=source + CREATE_PAYMENT_METHOD_JS, content_type="application/javascript")
+    if request.method == "POST" and request.path == "/v1/payment_methods":
+        data = await server.get_post_data(request, remove_auth=False) or {}
+        key = data.get("key")
+        if isinstance(key, str) and key.startswith("pk_"):
+            for field in ("key", "payment_user_agent", "referrer"):
+                data.pop(field, None)
+            try:
+                payment_method = resources.PaymentMethod._api_create(**data)
+            except UserError as exc:
+                return exc.to_response()
+            resources.store.dump_to_disk()
+            return server.json_response(payment_method._export())
+    return await handler(request)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--store", type=Path, default=Path("var/localstripe.pickle"))
+    parser.add_argument("--memory", action="store_true", help="Keep nothing on disk.")
+    args = parser.parse_args()
+
+    store_path = None if args.memory else args.store
+    if store_path is not None:
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+    _use_store(store_path)
+    resources.store.try_load_from_disk()
+
+    app = server.app
+    app.middlewares.insert(0, publishable_key_middleware)
+    logging.basicConfig(level=logging.WARNING)
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+class OrderError(Exception):
+    """Base class for order errors whose message is safe to show."""
+
+
+class CheckoutNotStarted(OrderError):
+    """The order could not be recorded; nothing was charged."""
+
+
+class EmptyCart(OrderError):
+    """There is nothing to buy."""
+
+
+class OutOfStock(OrderError):
+    """A line asks for more than is left."""
+
+
+class InvalidTransition(OrderError):
+    """The state machine does not allow this move."""
+
+
+class ActionRefused(OrderError):
+    """A staff action is not allowed in the order's current state."""

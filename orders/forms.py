@@ -1,0 +1,30 @@
+import re
+
+from django import forms
+
+PAYMENT_METHOD_RE = re.compile(r"^pm_[A-Za-z0-9_]{1,200}$")
+CHECKOUT_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, error_messages={"required": "Please enter your email address."}
+    )
+    payment_method_id = forms.CharField(
+        max_length=255,
+        widget=forms.HiddenInput,
+        error_messages={"required": "Please enter your card details."},
+    )
+    checkout_token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def clean_payment_method_id(self):
+        value = self.cleaned_data["payment_method_id"]
+        if not PAYMENT_METHOD_RE.match(value):
+            raise forms.ValidationError("Your card details could not be read; please enter them again.")
+        return value
+
+    def clean_checkout_token(self):
+        value = self.cleaned_data["checkout_token"]
+        if not CHECKOUT_TOKEN_RE.match(value):
+            raise forms.ValidationError("This checkout form has expired; please try again.")
+        return value

@@ -1,0 +1,240 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+def _public_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _reference() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "ORD-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def _idempotency_key() -> str:
+    return f"order-{uuid.uuid4()}"
+
+
+class OrderStatus(models.TextChoices):
+    PAYMENT_STARTING = "payment_starting", "Payment starting"
+    REQUIRES_ACTION = "requires_action", "Waiting for card authentication"
+    PAID = "paid", "Paid"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    CANCELED = "canceled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+
+
+PENDING_STATUSES = frozenset({OrderStatus.PAYMENT_STARTING, OrderStatus.REQUIRES_ACTION})
+
+# The state machine, as data: every allowed move. Terminal states have no way out,
+# except that a paid order can be refunded (invariant I6).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.PAYMENT_STARTING: frozenset(
+        {
+            OrderStatus.REQUIRES_ACTION,
+            OrderStatus.PAID,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELED,
+        }
+    ),
+    OrderStatus.REQUIRES_ACTION: frozenset(
+        {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED}
+    ),
+    OrderStatus.PAID: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.PAYMENT_FAILED: frozenset(),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+# States in which the order holds stock; leaving them for one of these releases it.
+STOCK_RELEASING_STATUSES = frozenset(
+    {OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED, OrderStatus.REFUNDED}
+)
+
+
+class Order(models.Model):
+    """One checkout attempt and everything it promised."""
+
+    reference = models.CharField(max_length=16, unique=True, default=_reference, editable=False)
+    public_token = models.CharField(
+        max_length=64, unique=True, default=_public_token, editable=False
+    )
+    checkout_token = models.CharField(
+        max_length=64,
+        unique=True,
+        editable=False,
+        help_text="The one-time token of the checkout form that created this order.",
+    )
+    idempotency_key = models.CharField(
+        max_length=64, unique=True, default=_idempotency_key, editable=False
+    )
+    email = models.EmailField()
+    status = models.CharField(
+        max_length=32,
+        choices=OrderStatus.choices,
+        default=OrderStatus.PAYMENT_STARTING,
+        editable=False,
+        db_index=True,
+    )
+    total_amount = models.PositiveIntegerField(editable=False)
+    currency = models.CharField(max_length=3, editable=False)
+    payment_method_id = models.CharField(max_length=255, editable=False)
+    payment_intent_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True, editable=False
+    )
+    refunded_amount = models.PositiveIntegerField(default=0, editable=False)
+    status_reason = models.CharField(max_length=255, blank=True, editable=False)
+    stock_released = models.BooleanField(default=False, editable=False)
+
+    created_at = models.DateTimeField(editable=False, db_index=True)
+    status_changed_at = models.DateTimeField(editable=False)
+
+    # Convergence bookkeeping: who may drive the payment now, and when to try again.
+    attempts = models.PositiveIntegerField(default=0, editable=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="order_pending_due_idx",
+                condition=models.Q(status__in=["payment_starting", "requires_action"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__lte=models.F("total_amount")),
+                name="order_refund_not_above_total",
+            ),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    def get_absolute_url(self):
+        return reverse("orders:detail", args=[self.public_token])
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return not self.is_pending
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, related_name="lines", on_delete=models.CASCADE)
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT)
+    product_name = models.CharField(max_length=200)
+    unit_price = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """One entry in an order's timeline: a transition, a Stripe call, a webhook, a staff action."""
+
+    class Kind(models.TextChoices):
+        TRANSITION = "transition", "State change"
+        STRIPE = "stripe", "Stripe call"
+        WEBHOOK = "webhook", "Webhook"
+        RECONCILE = "reconcile", "Reconciler"
+        OUTBOX = "outbox", "Outbox"
+        STAFF = "staff", "Staff action"
+        NOTE = "note", "Note"
+
+    order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32, blank=True)
+    cause = models.CharField(max_length=64)
+    message = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.cause}"
+
+
+class OutboxMessage(models.Model):
+    """A side effect promised by a committed state change, dispatched after the commit."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION_EMAIL = "confirmation_email", "Order confirmation email"
+        PAYMENT_FAILED_EMAIL = "payment_failed_email", "Payment failed email"
+        CANCELED_EMAIL = "canceled_email", "Order cancelled email"
+        REFUNDED_EMAIL = "refunded_email", "Refund email"
+        REFUND = "refund", "Refund at Stripe"
+        CANCEL_PAYMENT_INTENT = "cancel_payment_intent", "Cancel PaymentIntent at Stripe"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Done"
+        FAILED = "failed", "Failed (gave up)"
+
+    order = models.ForeignKey(Order, related_name="outbox", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Uniqueness: one message per (order, kind, discriminator). Emails use "", refunds a serial.
+    discriminator = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    available_at = models.DateTimeField(db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind", "discriminator"], name="outbox_one_per_order_kind"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} for {self.order_id} ({self.state})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.order.idempotency_key}:{self.kind}:{self.discriminator or '0'}"
+
+
+class UnmatchedPaymentEvent(models.Model):
+    """A Stripe event or PaymentIntent that names no order we know: kept for staff, not a crash."""
+
+    received_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=32)
+    stripe_id = models.CharField(max_length=255, db_index=True)
+    event_type = models.CharField(max_length=255, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    resolved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.source} {self.stripe_id}"

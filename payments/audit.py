@@ -1,0 +1,213 @@
+"""The orphan sweep: hold Stripe's PaymentIntents against our orders and check I1-I5.
+
+It reads from Stripe's side (list recent PaymentIntents carrying our metadata tag), so money
+taken without a matching paid order is found even when our row lost track of it. With
+``fix=True`` it repairs what is safe to repair: attach a PaymentIntent to its pending order,
+refund money no order can keep, cancel stray unconfirmed PaymentIntents.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from orders import outbox, services
+from orders.models import Order, OrderStatus, OutboxMessage
+from payments import gateway
+from payments.exceptions import GatewayError
+from payments.gateway import PaymentIntentSnapshot
+from shop import clock
+
+logger = logging.getLogger(__name__)
+
+BROKEN = "broken"
+WARNING = "warning"
+
+
+@dataclass
+class Finding:
+    invariant: str
+    severity: str
+    message: str
+    order: str = ""
+    payment_intent: str = ""
+    fixed: bool = False
+
+    def line(self) -> str:
+        status = "FIXED" if self.fixed else self.severity.upper()
+        where = " ".join(x for x in (self.order, self.payment_intent) if x)
+        return f"[{status}] {self.invariant} {where}: {self.message}"
+
+
+@dataclass
+class AuditReport:
+    findings: list[Finding] = field(default_factory=list)
+    payment_intents_seen: int = 0
+    orders_checked: int = 0
+
+    @property
+    def broken(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == BROKEN and not f.fixed]
+
+
+def _refunded(pi: PaymentIntentSnapshot) -> int:
+    return sum(r.amount for r in gateway.list_refunds(pi.id) if r.status in ("succeeded", "pending"))
+
+
+def _refund_in_flight(order: Order | None, pi_id: str) -> bool:
+    if order is None:
+        return False
+    return OutboxMessage.objects.filter(
+        order=order,
+        kind=OutboxMessage.Kind.REFUND,
+        state=OutboxMessage.State.PENDING,
+        payload__payment_intent_id=pi_id,
+    ).exists()
+
+
+def _refund_orphan(pi: PaymentIntentSnapshot, left: int) -> None:
+    """Refund money that names an order we do not have (no outbox row can hold it)."""
+    if any(r.metadata.get("audit") == pi.id for r in gateway.list_refunds(pi.id)):
+        return
+    gateway.create_refund(
+        payment_intent_id=pi.id,
+        amount=left,
+        idempotency_key=f"audit-refund:{pi.id}",
+        metadata={"audit": pi.id, "shop": settings.STRIPE_METADATA_TAG},
+    )
+
+
+def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
+    grace_cutoff = clock.now() - services.policy("GRACE_PERIOD")
+    for order_id, pis in pis_by_order.items():
+        order = orders.get(order_id)
+        ref = order.reference if order else f"order#{order_id}"
+        kept = []
+        for pi in pis:
+            if pi.succeeded:
+                left = pi.amount - _refunded(pi)
+                if left > 0:
+                    kept.append((pi, left))
+            elif (
+                pi.status in services.CANCELLABLE_PI_STATUSES
+                and (order is None or pi.id != order.payment_intent_id)
+                and pi.created
+                and pi.created < grace_cutoff.timestamp()
+            ):
+                finding = Finding("stray", WARNING, f"unconfirmed PaymentIntent not on the order ({pi.status})", ref, pi.id)
+                if fix:
+                    try:
+                        gateway.cancel_payment_intent(payment_intent_id=pi.id, idempotency_key=f"audit-cancel:{pi.id}")
+                        finding.fixed = True
+                    except GatewayError as exc:
+                        finding.message += f"; cancel failed: {exc}"
+                report.findings.append(finding)
+        if len(kept) > 1:
+            report.findings.append(
+                Finding("I1", BROKEN, f"{len(kept)} unrefunded succeeded PaymentIntents for one order", ref)
+            )
+        for pi, left in kept:
+            if order is None:
+                finding = Finding("I2", BROKEN, f"{left} {pi.currency} taken for an order we do not have", ref, pi.id)
+                if fix:
+                    try:
+                        _refund_orphan(pi, left)
+                        finding.fixed = True
+                    except GatewayError as exc:
+                        finding.message += f"; refund failed: {exc}"
+                report.findings.append(finding)
+                continue
+            is_ours = pi.id == order.payment_intent_id or order.payment_intent_id is None
+            if is_ours and order.status == OrderStatus.PAID:
+                if pi.amount != order.total_amount or pi.currency != order.currency:
+                    report.findings.append(Finding("I3", BROKEN, "paid order and its payment differ in amount", ref, pi.id))
+                continue
+            if _refund_in_flight(order, pi.id):
+                report.findings.append(Finding("I2", WARNING, "refund queued, not yet made", ref, pi.id))
+                continue
+            finding = Finding(
+                "I2", BROKEN, f"{left} {pi.currency} kept at Stripe but the order is {order.status}", ref, pi.id
+            )
+            if fix:
+                services.apply_payment_intent(order.pk, pi, cause="audit:fix")
+                finding.fixed = True
+            report.findings.append(finding)
+
+
+def _check_paid_orders(report, seen: dict[str, PaymentIntentSnapshot], since) -> None:
+    paid = Order.objects.filter(status=OrderStatus.PAID, created_at__gte=since)
+    for order in paid.iterator(chunk_size=500):
+        report.orders_checked += 1
+        pi = seen.get(order.payment_intent_id or "")
+        if pi is None and order.payment_intent_id:
+            try:
+                pi = gateway.retrieve_payment_intent(order.payment_intent_id)
+            except GatewayError as exc:
+                report.findings.append(Finding("I3", WARNING, f"could not read its payment: {exc}", order.reference))
+                continue
+        if pi is None or not pi.succeeded:
+            report.findings.append(
+                Finding("I3", BROKEN, "paid order without a succeeded payment", order.reference, order.payment_intent_id or "")
+            )
+        elif pi.amount != order.total_amount or pi.currency != order.currency:
+            report.findings.append(Finding("I3", BROKEN, "paid amount differs from the order", order.reference, pi.id))
+
+
+def _check_database(report, since) -> None:
+    emails = (
+        Order.objects.filter(created_at__gte=since)
+        .annotate(
+            confirmations=Count("outbox", filter=Q(outbox__kind=OutboxMessage.Kind.CONFIRMATION_EMAIL))
+        )
+        .filter(
+            (Q(status__in=[OrderStatus.PAID, OrderStatus.REFUNDED]) & ~Q(confirmations=1))
+            | (~Q(status__in=[OrderStatus.PAID, OrderStatus.REFUNDED]) & Q(confirmations__gt=0))
+        )
+    )
+    for order in emails:
+        report.findings.append(
+            Finding("I5", BROKEN, f"{order.confirmations} confirmation emails for a {order.status} order", order.reference)
+        )
+    deadline = clock.now() - services.policy("GIVE_UP_AFTER") - services.policy("RETRY_MAX")
+    for order in Order.objects.filter(status__in=[OrderStatus.PAYMENT_STARTING, OrderStatus.REQUIRES_ACTION], created_at__lt=deadline):
+        report.findings.append(Finding("I4", BROKEN, "pending past its give-up deadline", order.reference, order.payment_intent_id or ""))
+    failed = OutboxMessage.objects.filter(state=OutboxMessage.State.FAILED, kind=OutboxMessage.Kind.REFUND, created_at__gte=since)
+    for message in failed.select_related("order"):
+        report.findings.append(Finding("I2", BROKEN, f"refund gave up: {message.last_error}", message.order.reference, message.payload.get("payment_intent_id", "")))
+
+
+def audit_payments(*, fix: bool = False, max_items: int = 10_000, progress: Callable[[str], None] | None = None) -> AuditReport:
+    """Audit the recent window; with ``fix``, repair, let the outbox run, and audit again."""
+    report = _audit_once(fix=fix, max_items=max_items, progress=progress)
+    if fix and any(f.fixed for f in report.findings):
+        outbox.dispatch_due_messages()
+        after = _audit_once(fix=False, max_items=max_items, progress=progress)
+        fixed = [f for f in report.findings if f.fixed]
+        after.findings = fixed + after.findings
+        return after
+    return report
+
+
+def _audit_once(*, fix: bool, max_items: int, progress) -> AuditReport:
+    report = AuditReport()
+    since = clock.now() - services.policy("AUDIT_WINDOW")
+    pis_by_order: dict[int, list[PaymentIntentSnapshot]] = defaultdict(list)
+    seen: dict[str, PaymentIntentSnapshot] = {}
+    for pi in gateway.list_payment_intents(max_items=max_items):
+        report.payment_intents_seen += 1
+        if progress and report.payment_intents_seen % 500 == 0:
+            progress(f"{report.payment_intents_seen} PaymentIntents read")
+        if pi.metadata.get("shop") != settings.STRIPE_METADATA_TAG or pi.order_id is None:
+            continue
+        if pi.created and pi.created < since.timestamp():
+            continue
+        seen[pi.id] = pi
+        pis_by_order[pi.order_id].append(pi)
+    orders = Order.objects.in_bulk(list(pis_by_order))
+    _check_money_at_stripe(report, pis_by_order, orders, fix=fix)
+    _check_paid_orders(report, seen, since)
+    _check_database(report, since)
+    return report

@@ -1,0 +1,58 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.audit import audit_payments
+from payments.exceptions import GatewayError
+
+
+class Command(BaseCommand):
+    help = (
+        "Hold recent PaymentIntents at Stripe against the orders and check the invariants: "
+        "money without a paid order (I2), double charges (I1), paid orders without money (I3), "
+        "stuck orders (I4), confirmation emails (I5). Prints each finding; exits 1 if any "
+        "invariant is broken. --fix repairs what is safe (attach, refund, cancel strays)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--fix", action="store_true", help="Repair what can be repaired safely.")
+        parser.add_argument("--json", action="store_true", help="Print the findings as JSON.")
+        parser.add_argument(
+            "--max-payment-intents",
+            type=int,
+            default=10_000,
+            help="Read at most this many PaymentIntents from Stripe (default 10000).",
+        )
+
+    def handle(self, *args, fix, json: bool, max_payment_intents, **options):
+        if max_payment_intents < 1:
+            raise CommandError("--max-payment-intents must be a positive number")
+        try:
+            report = audit_payments(
+                fix=fix, max_items=max_payment_intents, progress=lambda line: self.stderr.write(line)
+            )
+        except GatewayError as exc:
+            raise CommandError(f"Could not read from Stripe: {exc}") from exc
+        if json:
+            self.stdout.write(self._as_json(report))
+        else:
+            for finding in report.findings:
+                self.stdout.write(finding.line())
+            self.stdout.write(
+                f"Audited {report.payment_intents_seen} PaymentIntents and "
+                f"{report.orders_checked} paid orders: {len(report.broken)} invariant violations."
+            )
+        if report.broken:
+            raise CommandError(f"{len(report.broken)} invariant violations", returncode=1)
+
+    @staticmethod
+    def _as_json(report) -> str:
+        return json.dumps(
+            {
+                "payment_intents_seen": report.payment_intents_seen,
+                "orders_checked": report.orders_checked,
+                "findings": [vars(f) for f in report.findings],
+                "broken": len(report.broken),
+            },
+            indent=2,
+        )

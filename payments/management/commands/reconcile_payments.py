@@ -1,0 +1,83 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orders.models import Order
+from payments.reconcile import reconcile_pending_orders
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse '90s', '15m', '2h' or a plain number of seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    try:
+        if text and text[-1] in units:
+            seconds = float(text[:-1]) * units[text[-1]]
+        else:
+            seconds = float(text)
+    except ValueError:
+        raise CommandError(f"Invalid duration {value!r}: use e.g. 90s, 15m, 2h") from None
+    if seconds < 0:
+        raise CommandError(f"Invalid duration {value!r}: must not be negative")
+    return timedelta(seconds=seconds)
+
+
+class Command(BaseCommand):
+    help = (
+        "Push pending orders to their end: read each order's payment at Stripe and apply it, "
+        "re-drive payments whose outcome is unknown, and unwind orders past the give-up "
+        "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--order",
+            action="append",
+            default=[],
+            metavar="REF",
+            help="Only this order (reference like ORD-XXXXXXXX, or numeric id). Repeatable.",
+        )
+        parser.add_argument(
+            "--older-than",
+            default=None,
+            metavar="DURATION",
+            help="Only orders pending longer than this (e.g. 30s, 10m, 2h). Default: the grace period.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print what would be done; change nothing."
+        )
+        parser.add_argument(
+            "--limit", type=int, default=None, help="Examine at most this many orders."
+        )
+
+    def handle(self, *args, order, older_than, dry_run, limit, **options):
+        if limit is not None and limit < 1:
+            raise CommandError("--limit must be a positive number")
+        order_ids = [self._resolve(ref) for ref in order] or None
+        summary = reconcile_pending_orders(
+            older_than=parse_duration(older_than) if older_than is not None else None,
+            order_ids=order_ids,
+            dry_run=dry_run,
+            max_orders=limit,
+            progress=lambda line: self.stderr.write(line),
+        )
+        if dry_run:
+            for line in summary.planned:
+                self.stdout.write(line)
+            self.stdout.write(f"Dry run: {len(summary.planned)} orders would be reconciled.")
+            return
+        for error in summary.errors:
+            self.stderr.write(self.style.ERROR(error))
+        outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())) or "none due"
+        self.stdout.write(f"Reconciled {summary.examined} orders ({outcomes}).")
+        if summary.failed:
+            raise CommandError(f"{summary.failed} orders could not be reconciled", returncode=1)
+
+    def _resolve(self, ref: str) -> int:
+        query = Order.objects.filter(reference=ref.upper())
+        if ref.isdigit():
+            query = Order.objects.filter(pk=int(ref))
+        order_id = query.values_list("pk", flat=True).first()
+        if order_id is None:
+            raise CommandError(f"No order {ref!r}")
+        return order_id

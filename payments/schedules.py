@@ -1,0 +1,24 @@
+"""The django-q2 schedules that keep payments converging, created idempotently after migrate."""
+
+from django_q.models import Schedule
+
+SCHEDULES = [
+    # (name, function, minutes)
+    ("reconcile-payments", "payments.tasks.reconcile_payments", 1),
+    ("dispatch-outbox", "orders.tasks.dispatch_due_outbox", 1),
+    ("audit-payments", "payments.tasks.audit_payments", 60),
+]
+
+
+def ensure_schedules(**kwargs) -> None:
+    """Create or update the schedules by name; running it twice changes nothing."""
+    for name, func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+        )

@@ -1,0 +1,118 @@
+"""Stripe webhooks, received and verified by dj-stripe, applied to orders.
+
+dj-stripe verifies the signature, stores the event once (a duplicate delivery is a no-op)
+and sends a signal inside its transaction; these receivers map the event onto the same
+``apply_payment_intent`` that checkout and the reconciler use. They make no Stripe calls
+and send nothing themselves: effects go to the outbox and leave after the commit.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from djstripe.signals import WEBHOOK_SIGNALS
+from djstripe.views import ProcessWebhookView
+
+from orders import services
+from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
+from payments.gateway import PaymentIntentSnapshot
+from shop import clock
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_INTENT_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.processing",
+)
+REFUND_EVENTS = ("charge.refunded",)
+
+
+def _find_order_id(*, metadata: dict, payment_intent_id: str) -> int | None:
+    if metadata.get("shop") == settings.STRIPE_METADATA_TAG:
+        try:
+            order_id = int(metadata.get("order_id", ""))
+        except ValueError:
+            order_id = None
+        if order_id is not None and Order.objects.filter(pk=order_id).exists():
+            return order_id
+    return Order.objects.filter(payment_intent_id=payment_intent_id).values_list("pk", flat=True).first()
+
+
+def _record_unmatched(*, event_id: str, event_type: str, stripe_id: str, data: dict) -> None:
+    UnmatchedPaymentEvent.objects.get_or_create(
+        source="webhook",
+        stripe_id=event_id,
+        defaults={
+            "received_at": clock.now(),
+            "event_type": event_type,
+            "details": {"object_id": stripe_id, "metadata": data.get("metadata") or {}},
+        },
+    )
+    logger.warning("webhook for unknown order", extra={"event_id": event_id, "stripe_id": stripe_id})
+
+
+def handle_payment_intent_event(*, event_id: str, event_type: str, data: dict) -> None:
+    """Apply a PaymentIntent event to its order, or keep it for staff if no order matches."""
+    try:
+        pi = PaymentIntentSnapshot.from_stripe(data)
+    except (KeyError, TypeError, ValueError):
+        _record_unmatched(event_id=event_id, event_type=event_type, stripe_id="?", data={})
+        return
+    order_id = _find_order_id(metadata=pi.metadata, payment_intent_id=pi.id)
+    if order_id is None:
+        _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=pi.id, data=data)
+        return
+    services.apply_payment_intent(
+        order_id, pi, cause=f"webhook:{event_type}", event_kind=OrderEvent.Kind.WEBHOOK
+    )
+
+
+def handle_charge_refunded_event(*, event_id: str, event_type: str, data: dict) -> None:
+    """Book refunds made outside the shop (the Stripe dashboard) on the order."""
+    payment_intent_id = data.get("payment_intent") or ""
+    order_id = _find_order_id(metadata={}, payment_intent_id=payment_intent_id)
+    if order_id is None:
+        _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=payment_intent_id, data=data)
+        return
+    with transaction.atomic():
+        order = services.lock_order(order_id)
+        missing = int(data.get("amount_refunded") or 0) - order.refunded_amount
+        if missing > 0:
+            services.record_refund(
+                order_id,
+                payment_intent_id=payment_intent_id,
+                amount=missing,
+                refund_id=event_id,
+                cause=f"webhook:{event_type}",
+            )
+
+
+def _on_payment_intent_event(sender, event, **kwargs):
+    handle_payment_intent_event(
+        event_id=event.id, event_type=event.type, data=event.data.get("object") or {}
+    )
+
+
+def _on_charge_refunded(sender, event, **kwargs):
+    handle_charge_refunded_event(
+        event_id=event.id, event_type=event.type, data=event.data.get("object") or {}
+    )
+
+
+for _name in PAYMENT_INTENT_EVENTS:
+    WEBHOOK_SIGNALS[_name].connect(_on_payment_intent_event, dispatch_uid=f"shop:{_name}")
+for _name in REFUND_EVENTS:
+    WEBHOOK_SIGNALS[_name].connect(_on_charge_refunded, dispatch_uid=f"shop:{_name}")
+
+
+class VerifiedWebhookView(ProcessWebhookView):
+    """dj-stripe's endpoint, minus its DEBUG-only override of the signing secret by header."""
+
+    def post(self, request, uuid):
+        if "x-djstripe-webhook-secret" in request.headers:
+            return HttpResponseBadRequest("secret override header refused")
+        return super().post(request, uuid)

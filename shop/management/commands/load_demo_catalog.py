@@ -1,0 +1,11 @@
+from django.core.management.base import BaseCommand
+
+from shop.services import load_demo_catalog
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo catalog (idempotent: running it twice changes nothing)."
+
+    def handle(self, *args, **options):
+        created, updated = load_demo_catalog()
+        self.stdout.write(f"Demo catalog ready: {created} products created, {updated} already there.")

@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from payments.webhooks import VerifiedWebhookView
+from shop import views
+
+shop_patterns = [
+    path("", views.product_list, name="product_list"),
+    path("products/<slug:slug>/", views.product_detail, name="product_detail"),
+    path("cart/", views.cart_detail, name="cart"),
+    path("cart/add/", views.cart_add, name="cart_add"),
+    path("cart/update/", views.cart_update, name="cart_update"),
+    path("cart/remove/", views.cart_remove, name="cart_remove"),
+]
+
+urlpatterns = [
+    path("", include((shop_patterns, "shop"))),
+    path("", include("orders.urls")),
+    path("stripe/webhook/<uuid:uuid>/", VerifiedWebhookView.as_view(), name="stripe_webhook"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+
+    urlpatterns += staticfiles_urlpatterns()
