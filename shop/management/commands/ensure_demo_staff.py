@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Demo only (DEBUG on): create the 'admin' and 'support' logins if they do not exist."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default="demo-password", help="Password for new demo users.")
+
+    def handle(self, *args, password, **options):
+        if not settings.DEBUG:
+            raise CommandError("Refusing to create demo logins with DEBUG off.")
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@shop.invalid", password)
+            self.stdout.write(f"Created superuser admin / {password}")
+        if not User.objects.filter(username="support").exists():
+            user = User.objects.create_user("support", "support@shop.invalid", password, is_staff=True)
+            group = Group.objects.filter(name="Support").first()
+            if group:
+                user.groups.add(group)
+            self.stdout.write(f"Created support user support / {password}")

@@ -1,0 +1,29 @@
+"""Settings for the test suite: real PostgreSQL, django-q2 run inline, emails kept in memory."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault(
+    "DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/convergent_shop")
+)
+
+from shop.settings import *  # noqa: E402,F403
+from shop.settings import DATABASES, Q_CLUSTER  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError("The test suite runs on PostgreSQL only: set TEST_DATABASE_URL=postgres://...")
+
+DEBUG = False
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+STRIPE_TIMEOUT_SECONDS = 5.0
+SITE_URL = "http://127.0.0.1:8000"
+
+# The suite always talks to its own localstripe (started by tests/conftest.py on a free port).
+STRIPE_LOCAL_STAND_IN = True
+STRIPE_SECRET_KEY = STRIPE_TEST_SECRET_KEY = "sk_test_localstripe"
+STRIPE_PUBLISHABLE_KEY = STRIPE_TEST_PUBLIC_KEY = "pk_test_localstripe"
+STRIPE_WEBHOOK_SECRET = "whsec_test_suite"
+STRIPE_METADATA_TAG = "convergent-shop-tests"

@@ -1,0 +1,124 @@
+"""place_order against real PostgreSQL and the localstripe stand-in."""
+
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from orders import services
+from orders.models import Order, OrderStatus, OutboxMessage
+from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_card_that_pays_makes_a_paid_order_with_one_confirmation_email(checkout, stripe_api):
+    order = checkout()
+    assert order.status == OrderStatus.PAID
+    pi = stripe_api.payment_intent(order.payment_intent_id)
+    assert pi["status"] == "succeeded"
+    assert pi["amount"] == order.total_amount
+    assert pi["metadata"]["order_id"] == str(order.pk)
+    assert [m.subject for m in mail.outbox] == [f"Thank you for your order {order.reference}"]
+    assert order.outbox.get().state == OutboxMessage.State.SENT
+
+
+def test_declined_card_fails_the_order_releases_stock_and_closes_the_payment_intent(checkout, make_product, stripe_api):
+    product = make_product(stock=3)
+    order = checkout(CARD_DECLINED, product=product, quantity=2)
+    assert order.status == OrderStatus.PAYMENT_FAILED
+    assert "declined" in order.status_reason
+    product.refresh_from_db()
+    assert product.stock == 3
+    assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "canceled"
+    assert [m.subject for m in mail.outbox] == [
+        f"Payment failed for order {order.reference}: nothing was charged"
+    ]
+
+
+def test_three_d_secure_completed_by_customer_makes_the_order_paid(checkout, stripe_api):
+    order = checkout(CARD_3DS)
+    assert order.status == OrderStatus.REQUIRES_ACTION
+    assert services.client_secret_for(order).startswith(order.payment_intent_id)
+    stripe_api.authenticate(order.payment_intent_id, success=True)
+    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    assert order.status == OrderStatus.PAID
+    assert len(mail.outbox) == 1
+
+
+def test_three_d_secure_failed_by_customer_fails_the_order_and_charges_nothing(checkout, stripe_api):
+    order = checkout(CARD_3DS)
+    stripe_api.authenticate(order.payment_intent_id, success=False)
+    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    assert order.status == OrderStatus.PAYMENT_FAILED
+    assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "canceled"
+
+
+def test_three_d_secure_passed_but_card_declined_fails_the_order(checkout, stripe_api):
+    order = checkout(CARD_3DS_DECLINED)
+    assert order.status == OrderStatus.REQUIRES_ACTION
+    stripe_api.authenticate(order.payment_intent_id, success=True)
+    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    assert order.status == OrderStatus.PAYMENT_FAILED
+
+
+def test_resubmitting_the_same_checkout_token_returns_the_same_order_and_charges_once(checkout, stripe_api, make_product):
+    product = make_product(stock=5)
+    first = checkout(product=product, token="tok-resubmit-000000000000")
+    second = checkout(product=product, token="tok-resubmit-000000000000")
+    assert first.pk == second.pk
+    assert Order.objects.count() == 1
+    assert len(stripe_api.payment_intents()) == 1
+    product.refresh_from_db()
+    assert product.stock == 4
+    assert len(mail.outbox) == 1
+
+
+def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_intent(stripe_api, make_product):
+    product = make_product(stock=5)
+    pm = stripe_api.payment_method()
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def submit():
+        try:
+            barrier.wait()
+            results.append(
+                services.place_order(
+                    lines=[services.LineRequest(product.pk, 1)],
+                    email="ann@example.com",
+                    payment_method_id=pm,
+                    checkout_token="tok-concurrent-0000000000",
+                )
+            )
+        except Exception as exc:  # the assertion below reports it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert {order.pk for order in results} == {Order.objects.get().pk}
+    order = Order.objects.get()
+    pis = stripe_api.payment_intents()
+    assert [pi["id"] for pi in pis] == [order.payment_intent_id]
+    assert order.status == OrderStatus.PAID
+    product.refresh_from_db()
+    assert product.stock == 4
+
+
+def test_out_of_stock_records_nothing(checkout, make_product, stripe_api):
+    from orders.exceptions import OutOfStock
+
+    product = make_product(stock=1)
+    with pytest.raises(OutOfStock):
+        checkout(product=product, quantity=2)
+    assert Order.objects.count() == 0
+    assert stripe_api.payment_intents() == []
+    product.refresh_from_db()
+    assert product.stock == 1
