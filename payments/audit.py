@@ -160,7 +160,11 @@ def _check_database(report, since) -> None:
     emails = (
         Order.objects.filter(created_at__gte=since)
         .annotate(
-            confirmations=Count("outbox", filter=Q(outbox__kind=OutboxMessage.Kind.CONFIRMATION_EMAIL))
+            confirmations=Count(
+                "outbox",
+                # Resends requested by support carry a discriminator and are not counted.
+                filter=Q(outbox__kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, outbox__discriminator=""),
+            )
         )
         .filter(
             (Q(status__in=[OrderStatus.PAID, OrderStatus.REFUNDED]) & ~Q(confirmations=1))
