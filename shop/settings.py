@@ -111,8 +111,8 @@ STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_LOCAL_STAND_IN = not STRIPE_SECRET_KEY
 if STRIPE_LOCAL_STAND_IN:
-    STRIPE_SECRET_KEY = "sk_test_localstripe"
-    STRIPE_PUBLISHABLE_KEY = "pk_test_localstripe"
+    STRIPE_SECRET_KEY = "sk_test_localstripeStandInKey000000"
+    STRIPE_PUBLISHABLE_KEY = "pk_test_localstripeStandInKey000000"
     STRIPE_API_BASE = STRIPE_API_BASE or "http://127.0.0.1:8420"
 STRIPE_JS_URL = (
     f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_LOCAL_STAND_IN else "https://js.stripe.com/v3/"

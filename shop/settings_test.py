@@ -23,7 +23,7 @@ SITE_URL = "http://127.0.0.1:8000"
 
 # The suite always talks to its own localstripe (started by tests/conftest.py on a free port).
 STRIPE_LOCAL_STAND_IN = True
-STRIPE_SECRET_KEY = STRIPE_TEST_SECRET_KEY = "sk_test_localstripe"
-STRIPE_PUBLISHABLE_KEY = STRIPE_TEST_PUBLIC_KEY = "pk_test_localstripe"
+STRIPE_SECRET_KEY = STRIPE_TEST_SECRET_KEY = "sk_test_localstripeStandInKey000000"
+STRIPE_PUBLISHABLE_KEY = STRIPE_TEST_PUBLIC_KEY = "pk_test_localstripeStandInKey000000"
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite"
 STRIPE_METADATA_TAG = "convergent-shop-tests"
