@@ -50,6 +50,14 @@ class StandIn:
     def flush(self) -> None:
         requests.delete(f"{self.base}/_config/data", timeout=5).raise_for_status()
 
+    def disconnect_webhooks(self, endpoint_id: str) -> None:
+        """Stop the stand-in posting events (it has no delete: register for no event types)."""
+        requests.post(
+            f"{self.base}/_config/webhooks/{endpoint_id}",
+            json={"url": "http://127.0.0.1:9/", "secret": "whsec_off", "events": []},
+            timeout=5,
+        ).raise_for_status()
+
     def _auth(self):
         return ("sk_test_localstripe", "")
 

@@ -174,18 +174,21 @@ def test_dashboard_refund_webhook_is_booked_on_the_order(client, checkout, strip
 
 def test_the_stand_in_delivers_its_own_webhooks_to_the_running_shop(live_server, checkout, faults, stripe_api):
     """End to end: localstripe posts payment_intent.succeeded to our live server by itself."""
-    from payments.stand_in import register_local_webhook
+    from payments.stand_in import LOCAL_ENDPOINT_ID, register_local_webhook
 
     register_local_webhook(site_url=live_server.url, api_base=stripe_api.base)
-    faults.add("lost_response", path="/confirm")
-    faults.add("timeout", method="GET", path=PI_READ)
-    order = checkout()
-    assert order.status == OrderStatus.PAYMENT_STARTING
-    deadline = time.monotonic() + 15  # localstripe waits ~1 s before it sends
-    while time.monotonic() < deadline:
-        order.refresh_from_db()
-        if order.status == OrderStatus.PAID:
-            break
-        time.sleep(0.2)
+    try:
+        faults.add("lost_response", path="/confirm")
+        faults.add("timeout", method="GET", path=PI_READ)
+        order = checkout()
+        assert order.status == OrderStatus.PAYMENT_STARTING
+        deadline = time.monotonic() + 15  # localstripe waits ~1 s before it sends
+        while time.monotonic() < deadline:
+            order.refresh_from_db()
+            if order.status == OrderStatus.PAID:
+                break
+            time.sleep(0.2)
+    finally:
+        stripe_api.disconnect_webhooks(LOCAL_ENDPOINT_ID)
     assert order.status == OrderStatus.PAID
     assert Order.objects.get(pk=order.pk).events.filter(kind=OrderEvent.Kind.TRANSITION, cause__startswith="webhook:").exists()
