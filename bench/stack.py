@@ -1,0 +1,187 @@
+"""Start and stop the pieces of the real stack for the chaos run and the benchmarks.
+
+Everything binds 127.0.0.1. Every process started here is recorded by PID (each in its own
+process group, so its own children go with it) and stopped by ``Stack.stop_all``, which the
+callers run in ``finally``.
+"""
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+GUNICORN = str(Path(PY).with_name("gunicorn"))
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+VAR = ROOT / "var" / "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            found += [int(x) for x in text]
+    except OSError:
+        return []
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo += children(child)
+    return out
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Stack:
+    """The processes of one run, started and stopped together."""
+
+    def __init__(self, name: str):
+        self.dir = VAR / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str], env: dict, *, port: int | None = None) -> subprocess.Popen:
+        log = (self.dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs[name] = proc
+        if port is not None:
+            try:
+                wait_port(port)
+            except RuntimeError:
+                self.stop(name)
+                raise RuntimeError(f"{name} did not start; see {self.dir / (name + '.log')}") from None
+        return proc
+
+    def stop(self, name: str, *, sig=signal.SIGTERM, timeout: float = 15.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)  # the group we created for it: it and its own children
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        # Children that outlived their parent (same group) go too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in list(self.procs)[::-1]:
+            self.stop(name)
+
+
+def migrations_hash() -> str:
+    digest = hashlib.sha1()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_database(name: str, env: dict, *, log=print) -> None:
+    """Create and migrate database ``name``; reuse it while its migrations are unchanged.
+
+    When migrations changed, ``migrate`` applies the new ones; only if that fails is the
+    database dropped and built again (dj-stripe's migrations take about a minute).
+    """
+    import psycopg
+
+    marker = VAR / f"db-{name}.hash"
+    wanted = migrations_hash()
+    migrate = [PY, "manage.py", "migrate", "--no-input", "-v0"]
+    with psycopg.connect(PG_ADMIN_URL + "/postgres", autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        current = marker.read_text().strip() if marker.exists() else ""
+        if exists and current == wanted:
+            return
+        if exists:
+            log(f"==> migrations changed: migrating database {name}")
+            if subprocess.run(migrate, cwd=ROOT, env=env).returncode == 0:
+                marker.write_text(wanted)
+                return
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    log(f"==> migrating a new database {name} (about a minute)")
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True)
+    VAR.mkdir(parents=True, exist_ok=True)
+    marker.write_text(wanted)
+
+
+def base_env(**overrides) -> dict:
+    """The environment of every shop process in a run (settings are read from it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_", "PAYMENTS_", "Q_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="shop.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("DATABASE_URL", None)
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def gunicorn_argv(port: int, *, workers: int = 2, app: str = "shop.wsgi:application") -> list[str]:
+    return [
+        GUNICORN, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket",
+    ]
+
+
+def setup_django(env: dict) -> None:
+    """Configure Django in this process with the run's environment."""
+    os.environ.update(env)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
