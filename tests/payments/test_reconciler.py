@@ -1,0 +1,263 @@
+"""The reconciler: stale pending orders converge; the give-up policy unwinds; backoff is kept."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from orders import services
+from orders.models import Order, OrderEvent, OrderStatus
+from payments.models import ReconcilerRun
+from payments.reconcile import claim_batch, reconcile_pending_orders
+from tests.conftest import CARD_3DS
+from tests.payments.invariants import assert_converged, assert_invariants
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PI_READ = "/v1/payment_intents/"
+
+
+def give_up_after():
+    return settings.PAYMENTS["GIVE_UP_AFTER"]
+
+
+@pytest.fixture
+def lost_confirm_reply(faults):
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+
+
+@pytest.fixture
+def confirm_never_sent(faults):
+    faults.add("lost_request", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+
+
+def test_orders_inside_the_grace_period_are_left_to_their_own_request(checkout, lost_confirm_reply, clock):
+    order = checkout()
+    summary = reconcile_pending_orders()
+    assert summary.examined == 0
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+
+
+def test_reconciler_records_its_run_for_the_health_page(checkout, lost_confirm_reply, clock, stripe_api):
+    checkout()
+    clock.advance(minutes=2)
+    reconcile_pending_orders()
+    run = ReconcilerRun.objects.latest()
+    assert run.examined == 1
+    assert run.outcomes == {"paid": 1}
+    assert run.ok
+
+
+def test_give_up_unwinds_an_unpaid_order_cancels_its_payment_and_releases_stock(checkout, confirm_never_sent, clock, stripe_api, make_product):
+    product = make_product(stock=4)
+    order = checkout(product=product, quantity=3)
+    product.refresh_from_db()
+    assert product.stock == 1
+    clock.advance(seconds=give_up_after().total_seconds() + 1)
+
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELED
+    assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "canceled"
+    product.refresh_from_db()
+    assert product.stock == 4
+    assert [m.subject for m in mail.outbox] == [f"Your order {order.reference} was cancelled"]
+    assert_invariants(stripe_api)
+
+
+def test_give_up_never_re_sends_a_payment_with_an_old_key(checkout, faults, clock, stripe_api):
+    faults.add("lost_request", path="/v1/payment_intents")
+    order = checkout()
+    assert order.payment_intent_id is None
+    clock.advance(seconds=give_up_after().total_seconds() + 1)
+    faults.log.clear()
+
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELED
+    assert faults.log == []  # nothing was sent to Stripe at all
+    assert stripe_api.payment_intents() == []
+
+
+def test_give_up_finds_the_payment_succeeded_after_all_and_completes_the_order(checkout, lost_confirm_reply, clock, stripe_api):
+    order = checkout()
+    clock.advance(seconds=give_up_after().total_seconds() + 1)
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert_invariants(stripe_api)
+
+
+def test_abandoned_three_d_secure_is_cancelled_at_the_deadline(checkout, clock, stripe_api):
+    order = checkout(CARD_3DS)
+    assert order.status == OrderStatus.REQUIRES_ACTION
+    clock.advance(minutes=5)
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REQUIRES_ACTION  # the customer may still come back
+
+    clock.advance(seconds=give_up_after().total_seconds())
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELED
+    assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "canceled"
+
+
+def test_retries_back_off_and_record_the_last_error(checkout, faults, clock, stripe_api):
+    faults.add("timeout", path="/v1/payment_intents", times=100)
+    faults.add("timeout", method="GET", path=PI_READ, times=100)
+    order = checkout()
+    clock.advance(minutes=1)  # past the grace period
+    delays = []
+    for _ in range(4):
+        order.refresh_from_db()
+        clock.current = max(clock.current, order.next_attempt_at) + timedelta(seconds=1)
+        reconcile_pending_orders()
+        order.refresh_from_db()
+        delays.append((order.next_attempt_at - clock()).total_seconds())
+    assert order.status == OrderStatus.PAYMENT_STARTING
+    assert order.attempts == 5
+    assert "timed out" in order.last_error
+    assert delays == sorted(delays) and delays[-1] > delays[0]
+    assert order.events.filter(kind=OrderEvent.Kind.RECONCILE).count() == 5
+
+    faults.clear()
+    clock.advance(hours=1)  # past any backoff, still before the deadline? no: past it -> unwound
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status in (OrderStatus.PAID, OrderStatus.CANCELED)
+    assert_invariants(stripe_api)
+
+
+def test_two_reconcilers_at_once_never_touch_the_same_order(checkout, lost_confirm_reply, faults, clock, stripe_api, make_product):
+    product = make_product(stock=50)
+    for _ in range(12):
+        faults.add("lost_response", path="/confirm")
+        faults.add("timeout", method="GET", path=PI_READ)
+        checkout(product=product)
+    faults.clear()
+    clock.advance(minutes=2)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(reconcile_pending_orders(batch_size=3, record_run=False))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.examined for r in results) >= 12
+    assert_converged()
+    assert Order.objects.filter(status=OrderStatus.PAID).count() == 12
+    assert len(mail.outbox) == 12
+    assert_invariants(stripe_api)
+
+
+def test_claimed_batches_are_disjoint(checkout, lost_confirm_reply, faults, clock, make_product):
+    product = make_product(stock=10)
+    for _ in range(4):
+        faults.add("lost_response", path="/confirm")
+        faults.add("timeout", method="GET", path=PI_READ)
+        checkout(product=product)
+    clock.advance(minutes=2)
+    first = claim_batch(size=3, token="a" * 32)
+    second = claim_batch(size=3, token="b" * 32)
+    assert len(first) == 3 and len(second) == 1
+    assert not set(first) & set(second)
+    assert first == sorted(first)  # oldest first
+
+
+def test_reconcile_command_dry_run_prints_and_changes_nothing(checkout, lost_confirm_reply, clock, capsys, stripe_api):
+    order = checkout()
+    clock.advance(minutes=2)
+    call_command("reconcile_payments", "--dry-run")
+    out = capsys.readouterr().out
+    assert order.reference in out
+    assert "succeeded" in out
+    assert "1 orders would be reconciled" in out
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+
+
+def test_reconcile_command_for_one_order_ignores_the_grace_period(checkout, lost_confirm_reply, capsys, stripe_api):
+    order = checkout()
+    call_command("reconcile_payments", "--order", order.reference)
+    assert "Reconciled 1 orders (paid: 1)" in capsys.readouterr().out
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--older-than", "soon"], "Invalid duration"),
+        (["--older-than=-5m"], "must not be negative"),
+        (["--order", "ORD-NOPE"], "No order"),
+        (["--limit", "0"], "positive"),
+    ],
+)
+def test_reconcile_command_refuses_bad_arguments(args, message, db):
+    with pytest.raises(CommandError, match=message):
+        call_command("reconcile_payments", *args)
+
+
+def test_reconcile_command_exits_non_zero_when_an_order_fails(checkout, lost_confirm_reply, clock, monkeypatch):
+    from django.db import OperationalError
+
+    from payments import reconcile
+
+    checkout()
+    clock.advance(minutes=2)
+
+    def broken(order_id, **kwargs):
+        raise OperationalError("database went away")
+
+    monkeypatch.setattr(reconcile, "reconcile_order", broken)
+    with pytest.raises(CommandError) as excinfo:
+        call_command("reconcile_payments", "--limit", "1")
+    assert excinfo.value.returncode == 1
+
+
+def test_unfulfillable_payment_is_refunded_and_the_order_says_why(checkout, confirm_never_sent, clock, stripe_api):
+    order = checkout()
+    services.transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed by test")
+    stripe_api.confirm(order.payment_intent_id)  # the payment goes through anyway
+    services.apply_payment_intent(
+        order.pk, services.gateway.retrieve_payment_intent(order.payment_intent_id), cause="test"
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELED
+    assert "refunded in full" in order.status_reason
+    assert order.refunded_amount == order.total_amount
+    assert_invariants(stripe_api)
+
+
+def test_amount_mismatch_is_refunded_not_kept(checkout, faults, stripe_api):
+    faults.add("lost_request", path="/v1/payment_intents")
+    order = checkout()
+    wrong = stripe_api.create_payment_intent(
+        amount=order.total_amount + 100,
+        currency="eur",
+        payment_method=stripe_api.payment_method(),
+        confirm="true",
+        metadata={"order_id": str(order.pk), "shop": settings.STRIPE_METADATA_TAG},
+    )
+    services.apply_payment_intent(order.pk, services.gateway.retrieve_payment_intent(wrong["id"]), cause="test")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELED
+    assert "refunded in full" in order.status_reason
+    assert sum(r["amount"] for r in stripe_api.refunds(wrong["id"])) == wrong["amount"]
