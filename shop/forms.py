@@ -1,25 +1,63 @@
+"""Forms for the customer's cart changes: they parse and bound input, they never carry prices."""
+
 from django import forms
 from django.conf import settings
 
+from shop.models import Product
 
-class QuantityForm(forms.Form):
-    """A quantity from the customer: bounded, never trusted for prices."""
+# Anything above this cannot be a primary key (PostgreSQL bigint) nor a sane quantity.
+_BIGINT_MAX = 2**63 - 1
 
+
+class CartChangeForm(forms.Form):
+    """A product and a quantity from the customer: both checked before the cart is touched."""
+
+    product_id = forms.IntegerField(
+        min_value=1,
+        max_value=_BIGINT_MAX,
+        error_messages={
+            "invalid": "That product does not exist.",
+            "min_value": "That product does not exist.",
+            "max_value": "That product does not exist.",
+            "required": "Please choose a product.",
+        },
+    )
     quantity = forms.IntegerField(
         min_value=0,
         max_value=1_000_000,
         error_messages={
-            "invalid": "Please enter a whole number.",
+            "invalid": "Please enter a whole number for the quantity.",
             "min_value": "Quantity cannot be negative.",
             "max_value": "That quantity is far more than we could ever ship.",
             "required": "Please enter a quantity.",
         },
     )
 
+    def __init__(self, *args, require_quantity: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["quantity"].required = require_quantity
+
+    def clean_product_id(self) -> int:
+        # The ``product`` attribute is set here so that the view gets the row itself;
+        # an unknown id is an error like any other, never a 500 nor a silent no-op.
+        product_id = self.cleaned_data["product_id"]
+        self.product = Product.objects.filter(pk=product_id).first()
+        if self.product is None:
+            raise forms.ValidationError("That product does not exist.")
+        return product_id
+
     def clean_quantity(self):
         quantity = self.cleaned_data["quantity"]
-        if quantity > settings.CART_MAX_QUANTITY:
+        if quantity is not None and quantity > settings.CART_MAX_QUANTITY:
             raise forms.ValidationError(
                 f"You can order at most {settings.CART_MAX_QUANTITY} of one item."
             )
         return quantity
+
+    def first_error(self) -> str:
+        """The message to show: the product's problem first, then the quantity's."""
+        for field in ("product_id", "quantity"):
+            if field in self.errors:
+                return self.errors[field][0]
+        return "Your cart could not be changed."
+

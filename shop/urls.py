@@ -21,6 +21,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler404 = "shop.views.page_not_found"
+handler500 = "shop.views.server_error"
+
 if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 

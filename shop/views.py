@@ -1,11 +1,18 @@
+"""Catalog and cart pages: parse the input, change the session cart, say what happened.
+
+A refused change (bad number, unknown product, not enough stock) leaves the cart exactly as
+it was and tells the customer why; totals are always recomputed from the database.
+"""
+
 from django.contrib import messages
-from django.http import Http404
+from django.http import HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from shop.cart import Cart
 from shop.exceptions import CartError
-from shop.forms import QuantityForm
+from shop.forms import CartChangeForm
 from shop.models import Product
 
 
@@ -16,52 +23,64 @@ def product_list(request):
 
 def product_detail(request, slug):
     product = get_object_or_404(Product, slug=slug, is_active=True)
-    return render(request, "shop/product_detail.html", {"product": product})
+    cart = Cart(request.session)
+    return render(
+        request,
+        "shop/product_detail.html",
+        {"product": product, "in_cart": cart.quantity_of(product.pk)},
+    )
 
 
-def _product_from_post(request) -> Product:
-    raw = request.POST.get("product_id", "")
-    if not raw.isdigit():
-        raise Http404("No such product")
-    return get_object_or_404(Product, pk=int(raw))
-
-
-def _apply(request, change) -> None:
-    form = QuantityForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.errors["quantity"][0])
-        return
-    try:
-        change(form.cleaned_data["quantity"])
-    except CartError as exc:
-        messages.error(request, str(exc))
+def _back_to_product(form: CartChangeForm):
+    product = getattr(form, "product", None)
+    if product is not None and product.is_active:
+        return redirect(product)
+    return redirect("shop:product_list")
 
 
 @require_POST
 def cart_add(request):
-    product = _product_from_post(request)
-    cart = Cart(request.session)
-
-    def add(quantity):
-        cart.add(product=product, quantity=quantity)
-        messages.success(request, f"Added {quantity} × {product.name} to your cart.")
-
-    _apply(request, add)
+    form = CartChangeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
+        return _back_to_product(form)
+    product, quantity = form.product, form.cleaned_data["quantity"]
+    try:
+        Cart(request.session).add(product=product, quantity=quantity)
+    except CartError as exc:
+        messages.error(request, str(exc))
+        return _back_to_product(form)
+    messages.success(request, f"Added {quantity} × {product.name} to your cart.")
     return redirect("shop:cart")
 
 
 @require_POST
 def cart_update(request):
-    product = _product_from_post(request)
-    cart = Cart(request.session)
-    _apply(request, lambda quantity: cart.set_quantity(product=product, quantity=quantity))
+    form = CartChangeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
+        return redirect("shop:cart")
+    product, quantity = form.product, form.cleaned_data["quantity"]
+    try:
+        Cart(request.session).set_quantity(product=product, quantity=quantity)
+    except CartError as exc:
+        messages.error(request, str(exc))
+        return redirect("shop:cart")
+    if quantity:
+        messages.success(request, f"You now have {quantity} × {product.name} in your cart.")
+    else:
+        messages.success(request, f"Removed {product.name} from your cart.")
     return redirect("shop:cart")
 
 
 @require_POST
 def cart_remove(request):
-    product = _product_from_post(request)
-    Cart(request.session).set_quantity(product=product, quantity=0)
+    form = CartChangeForm(request.POST, require_quantity=False)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
+        return redirect("shop:cart")
+    Cart(request.session).remove(product=form.product)
+    messages.success(request, f"Removed {form.product.name} from your cart.")
     return redirect("shop:cart")
 
 
@@ -70,5 +89,20 @@ def cart_detail(request):
     return render(
         request,
         "shop/cart.html",
-        {"lines": cart.lines(), "total": cart.total(), "currency": cart.currency()},
+        {
+            "lines": cart.lines(),
+            "total": cart.total(),
+            "currency": cart.currency(),
+            "problems": cart.problems(),
+        },
     )
+
+
+def page_not_found(request, exception):
+    """A 404 that looks like the shop and says where to go; it never says what exists."""
+    return render(request, "shop/404.html", status=404)
+
+
+def server_error(request):
+    # No request context: context processors may need the database that just failed.
+    return HttpResponseServerError(render_to_string("shop/500.html"))

@@ -1,0 +1,67 @@
+"""The catalog pages and the demo catalog command."""
+
+import pytest
+from django.core.management import call_command
+
+from shop.models import Product
+from shop.services import DEMO_PRODUCTS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_product_list_shows_active_products_with_price_and_stock(client, make_product):
+    make_product(name="Enamel mug", price=1800, stock=4)
+    make_product(name="Retired kettle", is_active=False)
+    make_product(name="Sold-out tote", stock=0)
+
+    response = client.get("/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Enamel mug" in page and "€18.00" in page and "4 in stock" in page
+    assert "Retired kettle" not in page
+    assert "Sold-out tote" in page and "out of stock" in page
+
+
+def test_product_detail_shows_the_product_and_an_add_to_cart_form(client, make_product):
+    product = make_product(name="Field notebook", description="Dot grid.", price=900, stock=3)
+
+    response = client.get(product.get_absolute_url())
+
+    page = response.content.decode()
+    assert "Field notebook" in page and "Dot grid." in page and "€9.00" in page
+    assert 'name="quantity"' in page and '<label for="quantity">' in page
+
+
+def test_sold_out_product_has_no_add_to_cart_form(client, make_product):
+    product = make_product(stock=0)
+    page = client.get(product.get_absolute_url()).content.decode()
+    assert "sold out" in page
+    assert 'action="/cart/add/"' not in page
+
+
+@pytest.mark.parametrize("path", ["/products/no-such-thing/", "/products/%00/", "/nowhere/"])
+def test_unknown_pages_are_a_friendly_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_withdrawn_product_page_is_a_404(client, make_product):
+    product = make_product(is_active=False)
+    assert client.get(product.get_absolute_url()).status_code == 404
+
+
+def test_demo_catalog_command_is_idempotent_and_keeps_stock_and_prices(capsys):
+    call_command("load_demo_catalog")
+    assert Product.objects.count() == len(DEMO_PRODUCTS)
+    mug = Product.objects.get(slug="enamel-mug")
+    mug.stock = 3
+    mug.save()
+
+    call_command("load_demo_catalog")
+
+    assert Product.objects.count() == len(DEMO_PRODUCTS)
+    mug.refresh_from_db()
+    assert mug.stock == 3
+    assert f"0 products created, {len(DEMO_PRODUCTS)} already there" in capsys.readouterr().out
