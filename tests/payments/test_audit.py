@@ -1,0 +1,112 @@
+"""The orphan sweep: money at Stripe held against our orders, from Stripe's side."""
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from orders import services
+from orders.models import Order, OrderStatus
+from payments.audit import audit_payments
+from tests.payments.invariants import assert_invariants
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PI_READ = "/v1/payment_intents/"
+
+
+def our_metadata(order):
+    return {"order_id": str(order.pk), "shop": settings.STRIPE_METADATA_TAG}
+
+
+def test_a_clean_shop_audits_clean(checkout, stripe_api, capsys):
+    checkout()
+    call_command("audit_payments")
+    assert "0 invariant violations" in capsys.readouterr().out
+
+
+def test_money_for_an_order_that_lost_track_of_it_is_found_and_attached(checkout, faults, stripe_api, clock):
+    # The order never recorded its PaymentIntent, yet one carrying its id was paid.
+    faults.add("lost_request", path="/v1/payment_intents")
+    order = checkout()
+    clock.advance(minutes=2)
+    pi = stripe_api.create_payment_intent(
+        amount=order.total_amount, currency="eur", payment_method=stripe_api.payment_method(),
+        confirm="true", metadata=our_metadata(order),
+    )
+    report = audit_payments()
+    assert [(f.invariant, f.payment_intent) for f in report.broken] == [("I2", pi["id"])]
+    with pytest.raises(CommandError):
+        call_command("audit_payments")
+
+    call_command("audit_payments", "--fix")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert order.payment_intent_id == pi["id"]
+    assert_invariants(stripe_api)
+
+
+def test_a_second_charge_for_one_order_is_refunded(checkout, stripe_api):
+    order = checkout()
+    extra = stripe_api.create_payment_intent(
+        amount=order.total_amount, currency="eur", payment_method=stripe_api.payment_method(),
+        confirm="true", metadata=our_metadata(order),
+    )
+    report = audit_payments()
+    assert {f.invariant for f in report.broken} == {"I1", "I2"}
+    report = audit_payments(fix=True)
+    assert not report.broken
+    assert sum(r["amount"] for r in stripe_api.refunds(extra["id"])) == extra["amount"]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert_invariants(stripe_api)
+
+
+def test_money_naming_an_order_we_do_not_have_is_refunded(stripe_api, db, capsys):
+    pi = stripe_api.create_payment_intent(
+        amount=1234, currency="eur", payment_method=stripe_api.payment_method(), confirm="true",
+        metadata={"order_id": "987654", "shop": settings.STRIPE_METADATA_TAG},
+    )
+    with pytest.raises(CommandError):
+        call_command("audit_payments")
+    assert "taken for an order we do not have" in capsys.readouterr().out
+    call_command("audit_payments", "--fix")
+    assert sum(r["amount"] for r in stripe_api.refunds(pi["id"])) == 1234
+
+
+def test_a_paid_order_without_money_is_reported_and_not_hidden(checkout, faults, stripe_api, capsys):
+    faults.add("lost_request", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+    order = checkout()
+    services.transition_order(order.pk, OrderStatus.PAID, cause="test:corruption")
+    with pytest.raises(CommandError):
+        call_command("audit_payments", "--fix")
+    assert "paid order without a succeeded payment" in capsys.readouterr().out
+
+
+def test_stray_unconfirmed_payment_intents_are_cancelled_by_fix(checkout, faults, stripe_api, clock):
+    faults.add("lost_response", path="/v1/payment_intents")
+    order = checkout()
+    clock.advance(minutes=2)
+    from payments.reconcile import reconcile_pending_orders
+
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    stray = [pi for pi in stripe_api.payment_intents() if pi["id"] != order.payment_intent_id]
+    assert [pi["status"] for pi in stray] == ["requires_confirmation"]
+    report = audit_payments(fix=True)
+    assert [f.invariant for f in report.findings if f.fixed] == ["stray"]
+    assert stripe_api.payment_intent(stray[0]["id"])["status"] == "canceled"
+
+
+def test_audit_json_output_and_bad_arguments(checkout, stripe_api, capsys):
+    import json
+
+    checkout()
+    call_command("audit_payments", "--json")
+    data = json.loads(capsys.readouterr().out)
+    assert data["broken"] == 0 and data["payment_intents_seen"] == 1
+    with pytest.raises(CommandError, match="positive"):
+        call_command("audit_payments", "--max-payment-intents", "0")
+    assert Order.objects.count() == 1
