@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.db import models
 
 from shop import clock
@@ -23,9 +25,13 @@ class ReconcilerRun(models.Model):
     def ok(self) -> bool:
         return self.finished_at is not None and not self.errors
 
+    KEEP_FOR = timedelta(days=7)
+
     @classmethod
     def start(cls) -> "ReconcilerRun":
-        return cls.objects.create(started_at=clock.now())
+        now = clock.now()
+        cls.objects.filter(started_at__lt=now - cls.KEEP_FOR).delete()
+        return cls.objects.create(started_at=now)
 
     def finish(self, summary) -> None:
         self.finished_at = clock.now()
