@@ -21,7 +21,23 @@ from localstripe import resources, server
 from localstripe.errors import UserError
 
 CREATE_PAYMENT_METHOD_JS = r"""
-// Added by devtools/localstripe_server.py: Stripe.js's createPaymentMethod for the stand-in.
+// Added by devtools/localstripe_server.py: accessible names for the fake card inputs
+// (real Stripe Elements labels its own fields), and Stripe.js's createPaymentMethod.
+(function () {
+  const LABELS = {number: 'Card number', exp_month: 'Expiry month (MM)',
+                  exp_year: 'Expiry year (YY)', cvc: 'Security code (CVC)',
+                  postal_code: 'Postal code'};
+  const mount = Element.prototype.mount;
+  Element.prototype.mount = function (domElement) {
+    mount.call(this, domElement);
+    Object.entries(this._inputs || {}).forEach(([field, input]) => {
+      input.setAttribute('aria-label', LABELS[field] || field);
+      input.setAttribute('autocomplete', field === 'number' ? 'cc-number' :
+                         field === 'cvc' ? 'cc-csc' : field === 'postal_code' ? 'postal-code' : 'off');
+      if (field !== 'postal_code') { input.setAttribute('inputmode', 'numeric'); }
+    });
+  };
+})();
 (function () {
   const makeStripe = Stripe;
   Stripe = (apiKey) => {

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 
-from orders.models import Order
+from orders.models import Order, OutboxMessage
 from shop import clock
 
 
@@ -12,5 +12,35 @@ def order_for_customer(public_token: str) -> Order:
     return get_object_or_404(Order, public_token=public_token)
 
 
+def order_for_checkout_token(checkout_token: str) -> Order | None:
+    """The order a checkout form (by its one-time token) already created, if any."""
+    return Order.objects.filter(checkout_token=checkout_token).first()
+
+
 def waited_too_long(order: Order) -> bool:
     return order.is_pending and clock.now() - order.created_at > settings.PAYMENTS["LONG_WAIT"]
+
+
+# Reasons written by our own code that are meant for staff, not for the customer's page.
+_STAFF_ONLY_REASON_PREFIXES = ("Stripe refused", "Stripe took", "Cancelled by support")
+
+
+def failure_reason_for_customer(order: Order) -> str:
+    """Why the payment failed, in words fit for the customer (Stripe's decline text or ours)."""
+    reason = order.status_reason.strip()
+    if not reason or reason.startswith(_STAFF_ONLY_REASON_PREFIXES):
+        return "Your card was declined or its details were refused."
+    return reason
+
+
+def refund_in_progress(order: Order) -> int:
+    """Money taken for this order that a refund has yet to give back (minor units).
+
+    A refund the outbox gave up on counts too: support staff finish it, the customer is owed it.
+    """
+    pending = order.outbox.filter(
+        kind=OutboxMessage.Kind.REFUND,
+        state__in=[OutboxMessage.State.PENDING, OutboxMessage.State.FAILED],
+    ).values_list("payload", flat=True)
+    return sum(int(payload.get("amount", 0)) for payload in pending)
+

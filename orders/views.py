@@ -1,10 +1,19 @@
+"""The customer's checkout and order pages.
+
+The checkout form carries a one-time token issued into the session. The token names the
+order it creates, so a double click, a reload of the POST or a second tab submitting the
+same form all land on the same order and the same PaymentIntent (``place_order`` is
+idempotent on it); a token this session was never given is refused and charges nothing.
+"""
+
 import secrets
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import selectors, services
 from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
@@ -14,14 +23,19 @@ from shop.cart import Cart
 from shop.exceptions import CartError
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
+ISSUED_TOKENS_KEPT = 10  # enough for a few tabs; older forms are "expired"
 STOP_POLLING = 286  # htmx's "stop polling" status; our poller honours it too
 
 
 def _issue_checkout_token(request) -> str:
     token = secrets.token_urlsafe(24)
-    issued = request.session.get(ISSUED_TOKENS_KEY, [])[-9:] + [token]
+    issued = request.session.get(ISSUED_TOKENS_KEY, [])[-(ISSUED_TOKENS_KEPT - 1) :] + [token]
     request.session[ISSUED_TOKENS_KEY] = issued
     return token
+
+
+def _token_was_issued(request, token: str) -> bool:
+    return any(secrets.compare_digest(token, issued) for issued in request.session.get(ISSUED_TOKENS_KEY, []))
 
 
 def _render_checkout(request, form, cart, status=200):
@@ -30,6 +44,7 @@ def _render_checkout(request, form, cart, status=200):
         "orders/checkout.html",
         {
             "form": form,
+            "checkout_token": form["checkout_token"].value(),
             "lines": cart.lines(),
             "total": cart.total(),
             "currency": cart.currency(),
@@ -40,22 +55,39 @@ def _render_checkout(request, form, cart, status=200):
     )
 
 
+@never_cache
+@require_http_methods(["GET", "POST"])
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":
         if not cart.lines():
             messages.info(request, "Your cart is empty.")
             return redirect("shop:cart")
+        if problems := cart.problems():
+            for problem in problems:
+                messages.error(request, problem)
+            return redirect("shop:cart")
         form = CheckoutForm(initial={"checkout_token": _issue_checkout_token(request)})
         return _render_checkout(request, form, cart)
 
     form = CheckoutForm(request.POST)
-    if not form.is_valid():
-        return _render_checkout(request, form, cart, status=400)
-    token = form.cleaned_data["checkout_token"]
-    if token not in request.session.get(ISSUED_TOKENS_KEY, []):
+    token = form.checkout_token_or_none()
+    if token is None or not _token_was_issued(request, token):
         messages.error(request, "This checkout form has expired. Nothing was charged; please try again.")
         return redirect("orders:checkout")
+
+    # The same form again (double click, reload, second tab): the order it made, never a new one.
+    existing = selectors.order_for_checkout_token(token)
+    if existing is not None:
+        if existing.is_pending:
+            existing = services.drive_payment(existing.pk, cause="checkout_retry")
+        return redirect(existing.get_absolute_url())
+
+    if not cart.lines():
+        messages.info(request, "Your cart is empty. Nothing was charged.")
+        return redirect("shop:cart")
+    if not form.is_valid():
+        return _render_checkout(request, form, cart, status=400)
     lines = [services.LineRequest(line.product.pk, line.quantity) for line in cart.lines()]
     try:
         order = services.place_order(
@@ -82,24 +114,41 @@ def _status_context(order):
         "client_secret": services.client_secret_for(order),
         "lines": list(order.lines.all()),
         "waited_too_long": selectors.waited_too_long(order),
+        "failure_reason": (
+            selectors.failure_reason_for_customer(order)
+            if order.status == OrderStatus.PAYMENT_FAILED
+            else ""
+        ),
+        "refund_in_progress": (
+            selectors.refund_in_progress(order) if not order.is_pending else 0
+        ),
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
     }
 
 
+def _private(response: HttpResponse) -> HttpResponse:
+    # The page names the customer's email and is reached by a secret link: keep it out of
+    # shared caches and search engines.
+    response["Cache-Control"] = "no-store, private"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_GET
 def order_detail(request, token):
     order = selectors.order_for_customer(token)
-    return render(request, "orders/detail.html", _status_context(order))
+    return _private(render(request, "orders/detail.html", _status_context(order)))
 
 
+@require_GET
 def order_status(request, token):
-    """The fragment the pending page polls; answers 286 once the order is final."""
+    """The fragment the order page polls; answers 286 ("stop polling") once the order is final."""
     order = selectors.order_for_customer(token)
     response = render(request, "orders/_status.html", _status_context(order))
-    if order.status != OrderStatus.PAYMENT_STARTING:
+    if not order.is_pending:
         response.status_code = STOP_POLLING
-    response["Cache-Control"] = "no-store"
-    return response
+    return _private(response)
 
 
 @require_POST
@@ -113,9 +162,15 @@ def order_authenticated(request, token):
 
 @require_POST
 def order_try_again(request, token) -> HttpResponse:
-    """Put a failed order's lines back in the cart and go to checkout."""
+    """Put a failed order's lines back in the cart and go to checkout.
+
+    Only for an order whose payment can no longer succeed: a pending one is never retried
+    with a second payment.
+    """
     order = selectors.order_for_customer(token)
     if order.status not in (OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED):
+        if order.is_pending:
+            messages.info(request, "Your payment is still being confirmed; please do not pay again.")
         return redirect(order.get_absolute_url())
     cart = Cart(request.session)
     cart.clear()
@@ -124,4 +179,8 @@ def order_try_again(request, token) -> HttpResponse:
             cart.add(product=line.product, quantity=line.quantity)
         except CartError as exc:
             messages.warning(request, str(exc))
-    return redirect("orders:checkout" if cart.count() else "shop:cart")
+    if not cart.count():
+        messages.error(request, "None of the products of this order can be bought now.")
+        return redirect("shop:cart")
+    messages.info(request, "Your items are back in your cart: pay with another card below.")
+    return redirect("orders:checkout")

@@ -1,0 +1,352 @@
+"""The checkout and order pages through Django's test client, against localstripe."""
+
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.core import mail
+from django.db import connection
+from django.test import Client
+
+from orders import services, support
+from orders.models import Order, OrderStatus
+from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PI_READ = "/v1/payment_intents/"
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def token_on(page: str) -> str:
+    return re.search(r'name="checkout_token" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def mug(make_product):
+    return make_product(name="Enamel mug", price=1800, stock=5)
+
+
+@pytest.fixture
+def shopper(client, mug):
+    """A customer with 2 mugs in the cart and the checkout page open (its token issued)."""
+    client.post("/cart/add/", {"product_id": mug.pk, "quantity": "2"})
+    response = client.get("/checkout/")
+    assert response.status_code == 200
+    client.token = token_on(response.content.decode())
+    return client
+
+
+def pay(client, stripe_api, card=CARD_OK, *, token=None, email="ann@example.com", pm=None):
+    return client.post(
+        "/checkout/",
+        {
+            "email": email,
+            "payment_method_id": pm or stripe_api.payment_method(card),
+            "checkout_token": token or client.token,
+        },
+    )
+
+
+def test_checkout_page_shows_the_cart_and_asks_for_no_card_number(shopper, stripe_api):
+    page = shopper.get("/checkout/").content.decode()
+    assert "2 × Enamel mug" in page and "Pay €36.00" in page
+    assert settings.STRIPE_JS_URL in page
+    assert 'name="payment_method_id" value=""' in page
+    # Card details live in Stripe's element: no field of ours could carry a card number.
+    assert not re.search(r'name="(card|number|cvc|exp)', page)
+
+
+def test_checkout_with_an_empty_cart_sends_back_to_the_cart(client):
+    response = client.get("/checkout/")
+    assert response.status_code == 302 and response.url == "/cart/"
+    assert messages_of(response) == ["Your cart is empty."]
+
+
+def test_paying_leads_to_the_order_page_by_its_secret_token_and_empties_the_cart(shopper, stripe_api, mug):
+    response = pay(shopper, stripe_api)
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"/orders/{order.public_token}/"
+    assert str(order.pk) not in response.url.split("/")
+    assert order.status == OrderStatus.PAID and order.total_amount == 3600
+    assert shopper.session["cart"] == {}
+    page = shopper.get(response.url).content.decode()
+    assert "Thank you" in page and "2 × Enamel mug" in page and order.reference in page
+    assert "Payment failed" not in page
+
+
+def test_double_submit_of_the_same_form_makes_one_order_and_one_payment_intent(shopper, stripe_api, mug):
+    first = pay(shopper, stripe_api)
+    second = pay(shopper, stripe_api)  # a double click, or the browser re-posting on reload
+
+    assert first.url == second.url
+    assert Order.objects.count() == 1
+    assert len(stripe_api.payment_intents()) == 1
+    mug.refresh_from_db()
+    assert mug.stock == 3
+    assert len(mail.outbox) == 1
+
+
+def test_same_form_in_a_second_tab_after_the_cart_was_refilled_still_leads_to_the_first_order(shopper, stripe_api, mug):
+    first = pay(shopper, stripe_api)
+    shopper.post("/cart/add/", {"product_id": mug.pk, "quantity": "1"})
+
+    second = pay(shopper, stripe_api, email="other@example.com")
+
+    assert second.url == first.url
+    assert Order.objects.count() == 1 and len(stripe_api.payment_intents()) == 1
+    assert shopper.session["cart"] == {str(mug.pk): 1}  # the new cart is left alone
+
+
+def test_two_simultaneous_submits_of_one_form_charge_once(shopper, stripe_api, mug):
+    pm = stripe_api.payment_method(CARD_OK)
+    session_cookie = shopper.cookies[settings.SESSION_COOKIE_NAME].value
+    barrier = threading.Barrier(2)
+    urls, errors = [], []
+
+    def submit():
+        browser = Client()
+        browser.cookies[settings.SESSION_COOKIE_NAME] = session_cookie
+        try:
+            barrier.wait()
+            urls.append(pay(browser, stripe_api, token=shopper.token, pm=pm).url)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    order = Order.objects.get()
+    assert urls == [order.get_absolute_url()] * 2
+    assert [pi["id"] for pi in stripe_api.payment_intents()] == [order.payment_intent_id]
+    mug.refresh_from_db()
+    assert mug.stock == 3
+
+
+@pytest.mark.parametrize("token", ["x" * 32, "", "short", "bad token with spaces!!", "x" * 65])
+def test_a_checkout_token_this_session_was_not_given_is_refused_and_charges_nothing(shopper, stripe_api, token):
+    response = shopper.post(
+        "/checkout/",
+        {"email": "ann@example.com", "payment_method_id": stripe_api.payment_method(), "checkout_token": token},
+    )
+
+    assert response.status_code == 302 and response.url == "/checkout/"
+    assert messages_of(response) == ["This checkout form has expired. Nothing was charged; please try again."]
+    assert not Order.objects.exists() and stripe_api.payment_intents() == []
+
+
+def test_another_sessions_token_does_not_open_its_order(shopper, stripe_api):
+    pay(shopper, stripe_api)
+    stranger = Client()
+    stranger.post("/cart/add/", {"product_id": Order.objects.get().lines.get().product_id, "quantity": "1"})
+    stranger.get("/checkout/")
+
+    response = pay(stranger, stripe_api, token=shopper.token)
+
+    assert response.url == "/checkout/"
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"email": "not-an-email"}, "Please enter a valid email address"),
+        ({"email": ""}, "Please enter your email address."),
+        ({"payment_method_id": ""}, "Please enter your card details."),
+        ({"payment_method_id": "4242424242424242"}, "Your card details could not be read"),
+        ({"payment_method_id": "pm_x y"}, "Your card details could not be read"),
+        ({"payment_method_id": "pm_<script>"}, "Your card details could not be read"),
+    ],
+)
+def test_bad_checkout_input_is_shown_on_the_form_and_records_nothing(shopper, stripe_api, mug, fields, error):
+    data = {"email": "ann@example.com", "payment_method_id": "pm_fine", "checkout_token": shopper.token}
+    data.update(fields)
+
+    response = shopper.post("/checkout/", data)
+
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert 'name="payment_method_id" value=""' in response.content.decode()
+    assert not Order.objects.exists() and stripe_api.payment_intents() == []
+    mug.refresh_from_db()
+    assert mug.stock == 5 and shopper.session["cart"] == {str(mug.pk): 2}
+
+
+def test_stock_sold_since_the_cart_was_filled_stops_checkout_and_charges_nothing(shopper, stripe_api, mug):
+    mug.stock = 1
+    mug.save()
+
+    response = pay(shopper, stripe_api)
+
+    assert response.url == "/cart/"
+    assert "Nothing was charged." in messages_of(response)[0]
+    assert not Order.objects.exists() and stripe_api.payment_intents() == []
+    assert shopper.get("/checkout/").url == "/cart/"  # and the page says why
+
+
+def test_declined_card_shows_payment_failed_and_a_way_to_try_again(shopper, stripe_api, mug):
+    response = pay(shopper, stripe_api, CARD_DECLINED)
+    order = Order.objects.get()
+
+    page = shopper.get(response.url).content.decode()
+
+    assert order.status == OrderStatus.PAYMENT_FAILED
+    assert "Payment failed — nothing was charged" in page
+    assert "declined" in page
+    assert f'action="/orders/{order.public_token}/try-again/"' in page
+    assert "data-pending" not in page  # nothing left to wait for
+
+
+def test_try_again_puts_the_items_back_and_opens_a_fresh_checkout(shopper, stripe_api, mug):
+    pay(shopper, stripe_api, CARD_DECLINED)
+    failed = Order.objects.get()
+
+    response = shopper.post(f"/orders/{failed.public_token}/try-again/")
+
+    assert response.url == "/checkout/"
+    assert shopper.session["cart"] == {str(mug.pk): 2}
+    page = shopper.get("/checkout/").content.decode()
+    new_token = token_on(page)
+    assert new_token != failed.checkout_token
+    shopper.token = new_token
+    paid_response = pay(shopper, stripe_api, CARD_OK)
+    paid = Order.objects.exclude(pk=failed.pk).get()
+    assert paid_response.url == paid.get_absolute_url() and paid.status == OrderStatus.PAID
+    assert stripe_api.payment_intent(failed.payment_intent_id)["status"] == "canceled"
+
+
+def pending_with_money_taken(checkout, faults, **kwargs) -> Order:
+    """Stripe took the money, the reply was lost and Stripe is unreachable since: pending."""
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+    order = checkout(CARD_OK, **kwargs)
+    faults.clear()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+    return order
+
+
+def test_pending_order_page_polls_and_never_invites_a_second_payment(client, checkout, faults):
+    order = pending_with_money_taken(checkout, faults)
+
+    response = client.get(order.get_absolute_url())
+
+    page = response.content.decode()
+    assert "Payment is being confirmed…" in page and "do not need to pay again" in page
+    assert "data-pending" in page and f'data-poll-url="/orders/{order.public_token}/status/"' in page
+    assert '<meta http-equiv="refresh"' in page  # inside <noscript>, for pages without JS
+    for invitation in ("try-again", "Try again", "Pay ", "checkout"):
+        assert invitation not in page
+    assert response["Cache-Control"] == "no-store, private"
+
+
+def test_try_again_is_refused_while_the_payment_may_still_succeed(client, checkout, faults, mug):
+    order = pending_with_money_taken(checkout, faults, product=mug)
+
+    response = client.post(f"/orders/{order.public_token}/try-again/")
+
+    assert response.url == order.get_absolute_url()
+    assert client.session.get("cart", {}) == {}
+    assert messages_of(response) == ["Your payment is still being confirmed; please do not pay again."]
+
+
+def test_status_fragment_keeps_polling_while_pending_and_stops_once_paid(client, checkout, faults):
+    order = pending_with_money_taken(checkout, faults)
+    url = f"/orders/{order.public_token}/status/"
+
+    pending = client.get(url)
+    assert pending.status_code == 200 and 'data-state="payment_starting"' in pending.content.decode()
+
+    services.drive_payment(order.pk, cause="test:behind_its_back")
+
+    final = client.get(url)
+    assert final.status_code == 286
+    assert "Thank you" in final.content.decode() and 'data-state="paid"' in final.content.decode()
+
+
+def test_after_an_unusually_long_wait_the_page_says_so_with_a_support_reference(client, checkout, faults, clock):
+    order = pending_with_money_taken(checkout, faults)
+    assert "taking longer than usual" not in client.get(order.get_absolute_url()).content.decode()
+
+    clock.advance(seconds=settings.PAYMENTS["LONG_WAIT"].total_seconds() + 1)
+
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "This is taking longer than usual." in page
+    assert f"support reference <strong>{order.reference}</strong>" in page
+    assert "try-again" not in page
+
+
+def test_three_d_secure_page_hands_the_client_secret_to_stripe_js_and_completes(shopper, stripe_api):
+    response = pay(shopper, stripe_api, CARD_3DS)
+    order = Order.objects.get()
+    assert order.status == OrderStatus.REQUIRES_ACTION
+
+    page = shopper.get(response.url).content.decode()
+    assert "Your bank asks you to confirm this payment" in page and "Nothing has been charged yet" in page
+    assert f'data-client-secret="{services.client_secret_for(order)}"' in page
+    assert "try-again" not in page
+
+    stripe_api.authenticate(order.payment_intent_id, success=True)
+    done = shopper.post(f"/orders/{order.public_token}/authenticated/")
+
+    assert done.url == order.get_absolute_url()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(client, checkout, faults):
+    faults.add("lost_request", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+    order = checkout(CARD_OK)
+    faults.clear()
+    support.cancel_unpaid_order(order_id=order.pk, actor=None, reason="looks like card testing")
+
+    page = client.get(order.get_absolute_url()).content.decode()
+
+    assert "This order was cancelled" in page and "Nothing was charged." in page
+    assert "card testing" not in page
+    assert "card testing" not in mail.outbox[-1].body
+
+
+@pytest.mark.parametrize("suffix", ["", "status/"])
+def test_an_order_is_reached_only_by_its_secret_token(client, checkout, suffix):
+    order = checkout(CARD_OK)
+    for guess in (str(order.pk), order.reference, order.checkout_token, order.idempotency_key, order.public_token[:-1]):
+        assert client.get(f"/orders/{guess}/{suffix}").status_code == 404
+    assert client.get(f"/orders/{order.public_token}/{suffix}").status_code in (200, 286)
+
+
+def test_someone_elses_order_actions_are_404_and_change_nothing(client, checkout):
+    order = checkout(CARD_DECLINED)
+    for action in ("try-again", "authenticated"):
+        assert client.post(f"/orders/{order.pk}/{action}/").status_code == 404
+    assert client.session.get("cart", {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/orders/{token}/"), ("post", "/orders/{token}/status/"), ("get", "/orders/{token}/try-again/"),
+     ("get", "/orders/{token}/authenticated/"), ("put", "/checkout/")],
+)
+def test_wrong_http_methods_are_refused(client, checkout, method, path):
+    order = checkout(CARD_OK)
+    response = getattr(client, method)(path.format(token=order.public_token))
+    assert response.status_code == 405
+
+
+def test_long_wait_deadline_is_shorter_than_the_give_up_deadline():
+    # The page promises the customer "it will go through or be cancelled": keep that true.
+    assert settings.PAYMENTS["LONG_WAIT"] < settings.PAYMENTS["GIVE_UP_AFTER"] - timedelta(minutes=1)
