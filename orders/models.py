@@ -115,6 +115,13 @@ class Order(models.Model):
                 name="order_refund_not_above_total",
             ),
         ]
+        # The support actions of the admin (orders.support); granted to the Support group.
+        permissions = [
+            ("reconcile_order", "Can reconcile an order with Stripe now"),
+            ("cancel_order", "Can cancel and unwind an unpaid order"),
+            ("refund_order", "Can refund a paid order"),
+            ("resend_confirmation", "Can resend an order's confirmation email"),
+        ]
 
     def __str__(self):
         return self.reference

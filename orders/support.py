@@ -11,6 +11,7 @@ from django.db import transaction
 from orders import services
 from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
+from payments.exceptions import GatewayError
 
 logger = logging.getLogger(__name__)
 
@@ -33,30 +34,91 @@ def _require_reason(reason: str) -> str:
     return reason[:500]
 
 
-def reconcile_now(*, order_id: int, actor, reason: str = "Reconcile requested by support") -> Order:
-    """Read the payment at Stripe now and apply it (or unwind the order past its deadline)."""
+# The token ends up in an outbox discriminator (64 characters, with a short prefix).
+MAX_TOKEN_LENGTH = 48
+
+
+def _require_token(request_token: str) -> str:
+    if not request_token or len(request_token) > MAX_TOKEN_LENGTH:
+        raise ActionRefused("This form has expired; reload the page and try again.")
+    return request_token
+
+
+def _already_audited(order: Order, *, action: str, request_token: str) -> bool:
+    """Whether this very submission (same form token) was already recorded for the order."""
+    if not request_token:
+        return False
+    return order.events.filter(
+        kind=OrderEvent.Kind.STAFF, cause=f"staff:{action}", details__request_token=request_token
+    ).exists()
+
+
+def reconcile_now(
+    *, order_id: int, actor, reason: str = "", request_token: str = ""
+) -> Order:
+    """Read the payment at Stripe now and apply it (or unwind the order past its deadline).
+
+    A replayed submission (same ``request_token``) of a reconcile that already finished the
+    order returns the order as it is instead of refusing.
+    """
     from payments.reconcile import reconcile_order
 
+    reason = (reason or "").strip()[:500] or "Reconcile requested by support"
     with transaction.atomic():
         order = services.lock_order(order_id)
+        replay = _already_audited(order, action="reconcile", request_token=request_token)
         if not order.is_pending:
+            if replay:
+                return order
             raise ActionRefused(f"Order {order.reference} is already {order.get_status_display().lower()}.")
-        _audit(order, action="reconcile", actor=actor, reason=reason)
-    reconcile_order(order_id)
+        if not replay:
+            _audit(
+                order, action="reconcile", actor=actor, reason=reason,
+                details={"request_token": request_token} if request_token else None,
+            )
+    try:
+        reconcile_order(order_id)
+    except GatewayError as exc:
+        # Stripe refused a request outright (e.g. it does not know the PaymentIntent).
+        logger.warning("support reconcile failed", extra={"order_id": order_id, "error": str(exc)})
+        raise ActionRefused(f"Stripe refused the request: {exc}. The order is unchanged.") from exc
     return Order.objects.get(pk=order_id)
 
 
-def cancel_unpaid_order(*, order_id: int, actor, reason: str) -> Order:
-    """Cancel and unwind an order that is not paid: its PaymentIntent is closed first."""
+def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str = "") -> Order:
+    """Cancel and unwind an order that is not paid: its PaymentIntent is closed first.
+
+    If Stripe turns out to have taken the payment after all, the order becomes paid instead
+    and the action is refused with that news (the money is kept for a fulfillable order).
+    A replayed submission (same ``request_token``) of a finished cancel returns the order.
+    """
     reason = _require_reason(reason)
     with transaction.atomic():
         order = services.lock_order(order_id)
+        replay = _already_audited(order, action="cancel", request_token=request_token)
+        if replay and order.status == OrderStatus.CANCELED:
+            return order
         if order.status == OrderStatus.PAID:
             raise ActionRefused("This order is paid: refund it instead of cancelling it.")
         if not order.is_pending:
             raise ActionRefused(f"Order {order.reference} is already {order.get_status_display().lower()}.")
-        _audit(order, action="cancel", actor=actor, reason=reason)
-    order = services.unwind_order(order_id, cause="staff:cancel", reason=f"Cancelled by support: {reason}", actor=actor)
+        if not replay:
+            _audit(
+                order, action="cancel", actor=actor, reason=reason,
+                details={"request_token": request_token} if request_token else None,
+            )
+    try:
+        order = services.unwind_order(
+            order_id, cause="staff:cancel", reason=f"Cancelled by support: {reason}", actor=actor
+        )
+    except GatewayError as exc:
+        logger.warning("support cancel failed", extra={"order_id": order_id, "error": str(exc)})
+        raise ActionRefused(f"Stripe refused the request: {exc}. The order is unchanged.") from exc
+    if order.status == OrderStatus.PAID:
+        raise ActionRefused(
+            "Stripe had already taken the payment, so the order is now paid and was not "
+            "cancelled. Refund it if the customer does not want it."
+        )
     if order.is_pending:
         raise ActionRefused(
             "Stripe could not be reached or the payment is still in flight; the order stays "
@@ -78,8 +140,7 @@ def refundable_amount(order: Order) -> int:
 def refund_order(*, order_id: int, amount: int | None, actor, reason: str, request_token: str) -> OutboxMessage:
     """Queue a full (``amount=None``) or partial refund of a paid order, once per request."""
     reason = _require_reason(reason)
-    if not request_token:
-        raise ActionRefused("This form has expired; reload the page and try again.")
+    request_token = _require_token(request_token)
     with transaction.atomic():
         order = services.lock_order(order_id)
         existing = order.outbox.filter(kind=OutboxMessage.Kind.REFUND, discriminator=f"staff:{request_token}").first()
@@ -88,6 +149,8 @@ def refund_order(*, order_id: int, amount: int | None, actor, reason: str, reque
         if order.status != OrderStatus.PAID:
             raise ActionRefused(f"Only paid orders can be refunded; this one is {order.get_status_display().lower()}.")
         left = refundable_amount(order)
+        if left <= 0:
+            raise ActionRefused("Nothing is left to refund: the whole order is refunded or queued for refund.")
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
             raise ActionRefused(f"The refund must be between 0.01 and {left / 100:.2f} {order.currency.upper()}.")
@@ -97,26 +160,32 @@ def refund_order(*, order_id: int, amount: int | None, actor, reason: str, reque
             discriminator=f"staff:{request_token}",
             payload={"payment_intent_id": order.payment_intent_id, "amount": amount, "reason": reason},
         )
-        _audit(order, action="refund", actor=actor, reason=reason, details={"amount": amount})
+        _audit(
+            order, action="refund", actor=actor, reason=reason,
+            details={"amount": amount, "request_token": request_token, "outbox_id": message.pk},
+        )
     return message
 
 
 def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str) -> OutboxMessage:
     """Send the confirmation email of a paid order again, once per request."""
     reason = _require_reason(reason)
-    if not request_token:
-        raise ActionRefused("This form has expired; reload the page and try again.")
+    request_token = _require_token(request_token)
     with transaction.atomic():
         order = services.lock_order(order_id)
-        if order.status != OrderStatus.PAID:
-            raise ActionRefused("Only a paid order has a confirmation to resend.")
+        # A replay returns what the first submission did, whatever the order became since.
         existing = order.outbox.filter(
             kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
         ).first()
         if existing:
             return existing
+        if order.status != OrderStatus.PAID:
+            raise ActionRefused("Only a paid order has a confirmation to resend.")
         message = services.enqueue_outbox(
             order, OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
         )
-        _audit(order, action="resend_confirmation", actor=actor, reason=reason)
+        _audit(
+            order, action="resend_confirmation", actor=actor, reason=reason,
+            details={"request_token": request_token, "outbox_id": message.pk},
+        )
     return message

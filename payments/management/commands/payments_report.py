@@ -1,0 +1,94 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from payments.management.commands.reconcile_payments import parse_duration
+from payments.selectors import format_duration, payments_health
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the payments health figures: orders per state, the oldest pending order, "
+        "orders past the grace period, orders stuck past the deadline, failed refunds, the "
+        "last reconciler run and the outbox backlog. Changes nothing. Exits 1 when an order "
+        "is stuck past the deadline or a refund failed (money a customer is owed), so that "
+        "cron or a monitor can alert on it; 2 when the database cannot be read; 0 otherwise."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+        parser.add_argument(
+            "--stuck-after",
+            default=None,
+            metavar="DURATION",
+            help=(
+                "Count an order as stuck when it has been pending longer than this "
+                "(e.g. 90m, 2h). Default: the give-up delay plus the longest retry backoff."
+            ),
+        )
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=20,
+            help="List at most this many orders needing attention (default 20; 0 lists none).",
+        )
+
+    def handle(self, *args, json: bool, stuck_after, limit, **options):
+        if limit < 0:
+            raise CommandError("--limit must be 0 or a positive number")
+        after = parse_duration(stuck_after) if stuck_after is not None else None
+        if after is not None and not after:
+            raise CommandError("--stuck-after must be longer than 0s")
+        try:
+            health = payments_health(stuck_after=after, attention_limit=limit)
+        except DatabaseError as exc:
+            raise CommandError(f"Could not read the orders from the database: {exc}", returncode=2) from exc
+        if json:
+            self.stdout.write(self._as_json(health))
+        else:
+            self._as_text(health)
+        if health.alerting:
+            raise CommandError(
+                f"{health.stuck} orders stuck past the deadline, {health.refunds_failed} failed refunds",
+                returncode=1,
+            )
+
+    @staticmethod
+    def _as_json(health) -> str:
+        return json.dumps(health.as_dict(), indent=2, sort_keys=True)
+
+    def _as_text(self, health) -> None:
+        write = self.stdout.write
+        write(f"Payments health at {health.generated_at:%Y-%m-%d %H:%M:%S %Z}")
+        write("Orders by state: " + ", ".join(f"{state} {n}" for state, n in health.counts.items()))
+        oldest = health.oldest_pending
+        write(
+            "Oldest pending order: "
+            + (f"{oldest.reference} ({oldest.status}), {format_duration(oldest.age)} old" if oldest else "none")
+        )
+        write(f"Pending past the grace period ({format_duration(health.grace_period)}): {health.pending_past_grace}")
+        stuck = f"Stuck past the deadline ({format_duration(health.stuck_after)}): {health.stuck}"
+        write(self.style.ERROR(stuck) if health.stuck else stuck)
+        refunds = f"Failed refunds: {health.refunds_failed}"
+        write(self.style.ERROR(refunds) if health.refunds_failed else refunds)
+        write(f"Needing attention: {health.attention_count}")
+        for item in health.attention:
+            write(f"  {item.reference} [{item.status}, {format_duration(item.age)} old]: {'; '.join(item.why)}")
+        if health.attention_count > len(health.attention):
+            write(f"  ... and {health.attention_count - len(health.attention)} more (raise --limit)")
+        run = health.last_run
+        if run is None:
+            write(self.style.WARNING("Last reconciler run: never"))
+        else:
+            outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(run.outcomes.items())) or "none due"
+            line = (
+                f"Last reconciler run: {run.started_at:%Y-%m-%d %H:%M:%S} ({format_duration(run.age)} ago), "
+                f"{run.state}, {run.examined} examined ({outcomes}), {len(run.errors)} errors"
+            )
+            write(line if run.state == "ok" else self.style.WARNING(line))
+        write(
+            f"Outbox backlog: {health.outbox_pending} pending "
+            f"(oldest {format_duration(health.outbox_oldest_pending_age)}), {health.outbox_failed} failed"
+        )
+        write(f"Unmatched Stripe events: {health.unmatched_unresolved} unresolved")
