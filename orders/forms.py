@@ -22,6 +22,8 @@ class CheckoutForm(forms.Form):
         error_messages={"required": "Please enter your card details."},
     )
     checkout_token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    # What the page showed (Cart.signature); compared with the cart at submission, never priced.
+    cart_signature = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
     def clean_payment_method_id(self):
         value = self.cleaned_data["payment_method_id"]

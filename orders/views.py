@@ -45,6 +45,7 @@ def _render_checkout(request, form, cart, status=200):
         {
             "form": form,
             "checkout_token": form["checkout_token"].value(),
+            "cart_signature": cart.signature(),
             "lines": cart.lines(),
             "total": cart.total(),
             "currency": cart.currency(),
@@ -88,6 +89,13 @@ def checkout(request):
         return redirect("shop:cart")
     if not form.is_valid():
         return _render_checkout(request, form, cart, status=400)
+    if form.cleaned_data["cart_signature"] != cart.signature():
+        messages.warning(
+            request,
+            "Your cart or its prices changed since this page was opened. Nothing was charged; "
+            "please check the total and pay again.",
+        )
+        return _render_checkout(request, form, cart, status=409)
     lines = [services.LineRequest(line.product.pk, line.quantity) for line in cart.lines()]
     try:
         order = services.place_order(

@@ -1,5 +1,6 @@
 """The cart lives in the session as {product_id: quantity}; prices always come from the database."""
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -73,6 +74,18 @@ class Cart:
     def currency(self) -> str:
         lines = self.lines()
         return lines[0].product.currency if lines else "eur"
+
+    def signature(self) -> str:
+        """A digest of what the customer is shown (products, quantities, prices, currency).
+
+        The checkout form carries it so that a cart changed in another tab, or a price changed
+        meanwhile, is noticed before paying. It is compared, never used to compute a price.
+        """
+        shown = "|".join(
+            f"{line.product.pk}:{line.quantity}:{line.product.price}:{line.product.currency}"
+            for line in sorted(self.lines(), key=lambda line: line.product.pk)
+        )
+        return hashlib.sha256(shown.encode()).hexdigest()[:32]
 
     def problems(self) -> list[str]:
         """What would stop a checkout right now (stock sold to others since it was added)."""

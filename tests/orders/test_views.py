@@ -28,6 +28,10 @@ def token_on(page: str) -> str:
     return re.search(r'name="checkout_token" value="([^"]+)"', page).group(1)
 
 
+def signature_on(page: str) -> str:
+    return re.search(r'name="cart_signature" value="([^"]*)"', page).group(1)
+
+
 @pytest.fixture
 def mug(make_product):
     return make_product(name="Enamel mug", price=1800, stock=5)
@@ -40,16 +44,18 @@ def shopper(client, mug):
     response = client.get("/checkout/")
     assert response.status_code == 200
     client.token = token_on(response.content.decode())
+    client.signature = signature_on(response.content.decode())
     return client
 
 
-def pay(client, stripe_api, card=CARD_OK, *, token=None, email="ann@example.com", pm=None):
+def pay(client, stripe_api, card=CARD_OK, *, token=None, email="ann@example.com", pm=None, signature=None):
     return client.post(
         "/checkout/",
         {
             "email": email,
             "payment_method_id": pm or stripe_api.payment_method(card),
             "checkout_token": token or client.token,
+            "cart_signature": signature or getattr(client, "signature", ""),
         },
     )
 
@@ -117,7 +123,7 @@ def test_two_simultaneous_submits_of_one_form_charge_once(shopper, stripe_api, m
         browser.cookies[settings.SESSION_COOKIE_NAME] = session_cookie
         try:
             barrier.wait()
-            urls.append(pay(browser, stripe_api, token=shopper.token, pm=pm).url)
+            urls.append(pay(browser, stripe_api, token=shopper.token, pm=pm, signature=shopper.signature).url)
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
@@ -173,7 +179,8 @@ def test_another_sessions_token_does_not_open_its_order(shopper, stripe_api):
     ],
 )
 def test_bad_checkout_input_is_shown_on_the_form_and_records_nothing(shopper, stripe_api, mug, fields, error):
-    data = {"email": "ann@example.com", "payment_method_id": "pm_fine", "checkout_token": shopper.token}
+    data = {"email": "ann@example.com", "payment_method_id": "pm_fine", "checkout_token": shopper.token,
+            "cart_signature": shopper.signature}
     data.update(fields)
 
     response = shopper.post("/checkout/", data)
@@ -196,6 +203,33 @@ def test_stock_sold_since_the_cart_was_filled_stops_checkout_and_charges_nothing
     assert "Nothing was charged." in messages_of(response)[0]
     assert not Order.objects.exists() and stripe_api.payment_intents() == []
     assert shopper.get("/checkout/").url == "/cart/"  # and the page says why
+
+
+def test_cart_changed_in_another_tab_since_the_page_was_shown_is_not_charged_blindly(shopper, stripe_api, mug, make_product):
+    notebook = make_product(name="Notebook", price=900)
+    shopper.post("/cart/add/", {"product_id": notebook.pk, "quantity": "1"})  # in another tab
+
+    response = pay(shopper, stripe_api)
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "Your cart or its prices changed since this page was opened. Nothing was charged" in page
+    assert "Pay €45.00" in page
+    assert not Order.objects.exists() and stripe_api.payment_intents() == []
+
+    shopper.signature = signature_on(page)
+    assert pay(shopper, stripe_api).status_code == 302
+    assert Order.objects.get().total_amount == 4500
+
+
+def test_price_changed_since_the_page_was_shown_is_not_charged_blindly(shopper, stripe_api, mug):
+    mug.price = 1900
+    mug.save()
+
+    response = pay(shopper, stripe_api)
+
+    assert response.status_code == 409 and "Pay €38.00" in response.content.decode()
+    assert not Order.objects.exists() and stripe_api.payment_intents() == []
 
 
 def test_declined_card_shows_payment_failed_and_a_way_to_try_again(shopper, stripe_api, mug):

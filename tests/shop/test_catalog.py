@@ -65,3 +65,12 @@ def test_demo_catalog_command_is_idempotent_and_keeps_stock_and_prices(capsys):
     mug.refresh_from_db()
     assert mug.stock == 3
     assert f"0 products created, {len(DEMO_PRODUCTS)} already there" in capsys.readouterr().out
+
+
+def test_server_error_page_needs_no_database_and_says_not_to_pay_again(rf):
+    from shop.views import server_error
+
+    response = server_error(rf.get("/checkout/"))
+
+    assert response.status_code == 500
+    assert "please do not start a new payment" in response.content.decode()
