@@ -116,10 +116,12 @@ def checkout(request):
     return redirect(order.get_absolute_url())
 
 
-def _status_context(order):
+def _status_context(order, *, for_poller: bool = False):
     return {
         "order": order,
-        "client_secret": services.client_secret_for(order),
+        # Only the full page runs Stripe.js (the poller reloads the page to get there), so
+        # the poller never costs a Stripe call.
+        "client_secret": "" if for_poller else services.client_secret_for(order),
         "lines": list(order.lines.all()),
         "waited_too_long": selectors.waited_too_long(order),
         "failure_reason": (
@@ -153,7 +155,7 @@ def order_detail(request, token):
 def order_status(request, token):
     """The fragment the order page polls; answers 286 ("stop polling") once the order is final."""
     order = selectors.order_for_customer(token)
-    response = render(request, "orders/_status.html", _status_context(order))
+    response = render(request, "orders/_status.html", _status_context(order, for_poller=True))
     if not order.is_pending:
         response.status_code = STOP_POLLING
     return _private(response)

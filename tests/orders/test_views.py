@@ -341,6 +341,17 @@ def test_three_d_secure_page_hands_the_client_secret_to_stripe_js_and_completes(
     assert order.status == OrderStatus.PAID
 
 
+def test_polling_a_three_d_secure_order_costs_no_stripe_call(client, checkout, faults):
+    order = checkout(CARD_3DS)
+    assert order.status == OrderStatus.REQUIRES_ACTION
+    calls_before = len(faults.log)
+
+    response = client.get(f"/orders/{order.public_token}/status/")
+
+    assert response.status_code == 200 and 'data-needs-reload' in response.content.decode()
+    assert len(faults.log) == calls_before
+
+
 def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(client, checkout, faults):
     faults.add("lost_request", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
@@ -358,7 +369,9 @@ def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(clien
 @pytest.mark.parametrize("suffix", ["", "status/"])
 def test_an_order_is_reached_only_by_its_secret_token(client, checkout, suffix):
     order = checkout(CARD_OK)
-    for guess in (str(order.pk), order.reference, order.checkout_token, order.idempotency_key, order.public_token[:-1]):
+    guesses = (str(order.pk), order.reference, order.checkout_token, order.idempotency_key,
+               order.public_token[:-1], order.public_token.upper(), "x" * 500)
+    for guess in guesses:
         assert client.get(f"/orders/{guess}/{suffix}").status_code == 404
     assert client.get(f"/orders/{order.public_token}/{suffix}").status_code in (200, 286)
 
