@@ -19,8 +19,8 @@ exits 1 on any violation, 2 if the stack could not be started.
 
 import argparse
 import json
+import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -33,12 +33,12 @@ from pathlib import Path
 import requests
 
 from bench import stack
+from bench.forms import hidden_fields
 from bench.stack import PY, Stack
 
 DB_NAME = "shop_chaos"
 TAG = "convergent-shop-chaos"
 CARDS = [("4242424242424242", 0.85), ("4000000000000341", 0.15)]  # ok / declined at charge
-TOKEN_RE = re.compile(r'name="checkout_token" value="([^"]+)"')
 PG_VERSION = next(iter(sorted(p.name for p in Path("/etc/postgresql").glob("*"))), "") if Path("/etc/postgresql").exists() else ""
 
 
@@ -94,12 +94,14 @@ class Customers:
                 self.request(http, "POST", "/cart/add/", data={
                     "product_id": self.product.pk, "quantity": 1 + index % 2, "csrfmiddlewaretoken": csrf})
                 page = self.request(http, "GET", "/checkout/", expect=(200,))
-                token = TOKEN_RE.search(page.text).group(1)
+                form = hidden_fields(page.text)
+                if not form.get("checkout_token"):
+                    raise ValueError("no checkout token on the checkout page")
                 pm = requests.post(f"{self.stripe_base}/v1/payment_methods", timeout=30, data={
                     "key": "pk_test_chaos", "type": "card", "card[number]": card, "card[exp_month]": "12",
                     "card[exp_year]": "2034", "card[cvc]": "123"}).json()["id"]
-                form = {"email": f"customer{index}@example.com", "payment_method_id": pm,
-                        "checkout_token": token, "csrfmiddlewaretoken": csrf}
+                form.update({"email": f"customer{index}@example.com", "payment_method_id": pm,
+                             "csrfmiddlewaretoken": csrf})
                 started = time.monotonic()
                 # The same form again after a failure: the shop must drive the same order.
                 placed = self.request(http, "POST", "/checkout/", expect=(302,), data=form)
@@ -133,7 +135,7 @@ class Chaos:
         self.web_bases = [f"http://127.0.0.1:{self.ports[w]}" for w in ("web1", "web2")]
         self.mail_dir = self.stack.dir / "mail"
         self.env = stack.base_env(
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+            DATABASE_URL=f"{stack.PG_ADMIN_URL}/{DB_NAME}",
             STRIPE_API_BASE=self.proxy_base,
             SITE_URL=self.web_bases[0],
             STRIPE_TIMEOUT_SECONDS=3,
@@ -214,24 +216,56 @@ class Chaos:
     def set_stripe_faults(self, probabilities: dict) -> None:
         requests.post(f"{self.proxy_base}/_proxy/faults", json=probabilities, timeout=5).raise_for_status()
 
+    def pick_busy(self, candidates, is_busy, seconds: float = 5.0):
+        """Wait (briefly) for a candidate that is busy right now; return (pid, busy)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pids = candidates()
+            ticks = {pid: stack.cpu_ticks(pid) for pid in pids}
+            time.sleep(0.02)
+            busy = [pid for pid in pids if is_busy(pid, ticks[pid])]
+            if busy:
+                return self.random.choice(busy), True
+        pids = candidates()
+        return (self.random.choice(pids), False) if pids else (None, False)
+
     def kill_web_worker(self) -> None:
         name = self.random.choice(["web1", "web2"])
-        workers = stack.children(self.stack.procs[name].pid)
-        if workers:
-            victim = self.random.choice(workers)
+        port = self.ports[name]
+        master = self.stack.procs[name].pid
+        # A sync worker holding an accepted connection on the server's port is mid-request.
+        victim, busy = self.pick_busy(lambda: stack.children(master),
+                                      lambda pid, _: port in stack.established_ports(pid))
+        if victim:
             self.kill(victim)
-            self.faults["web worker SIGKILLed mid-request"] += 1
-            log(f"   fault: SIGKILL gunicorn worker {victim} of {name}")
+            what = "mid-request" if busy else "while idle"
+            self.faults[f"web worker SIGKILLed {what}"] += 1
+            log(f"   fault: SIGKILL gunicorn worker {victim} of {name} {what}")
 
     def kill_q_worker(self) -> None:
         name = self.random.choice(["q1", "q2"])
-        sentinels = stack.children(self.stack.procs[name].pid)
-        workers = [p for p in stack.children(sentinels[0]) if p not in self.q_aux[name]] if sentinels else []
-        if workers:
-            victim = self.random.choice(workers)
+        cluster = self.stack.procs[name].pid
+
+        def workers():
+            sentinels = stack.children(cluster)
+            return [p for p in stack.children(sentinels[0]) if p not in self.q_aux[name]] if sentinels else []
+
+        # Mid-task: not waiting on the cluster's task queue (its pipe or its lock). A worker
+        # killed *there* takes the queue's lock with it and wedges its cluster (see README),
+        # which --kill-idle-workers shows; the supervisor's liveness check is the remedy.
+        def mid_task(pid, _):
+            return stack.wchan(pid) not in ("anon_pipe_read", "pipe_read", "futex_do_wait", "futex_wait_queue", "?")
+
+        victim, busy = self.pick_busy(workers, (lambda pid, _: True) if self.args.kill_idle_workers else mid_task,
+                                      seconds=10)
+        if not busy and not self.args.kill_idle_workers:
+            self.faults["django-q2 worker kill skipped (no worker mid-task)"] += 1
+            return
+        if victim:
             self.kill(victim)
-            self.faults["django-q2 worker SIGKILLed mid-task"] += 1
-            log(f"   fault: SIGKILL django-q2 worker {victim} of {name}")
+            what = "mid-task" if busy else "while idle"
+            self.faults[f"django-q2 worker SIGKILLed {what}"] += 1
+            log(f"   fault: SIGKILL django-q2 worker {victim} of {name} {what}")
 
     def replace_cluster(self) -> None:
         name = self.random.choice(["q1", "q2"])
@@ -252,8 +286,6 @@ class Chaos:
     @staticmethod
     def kill(pid: int) -> None:
         try:
-            import os
-
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
@@ -373,7 +405,9 @@ class Chaos:
                   f"max {lat[-1]:.2f}s (retries included)")
         print(f"payment intents     : {findings.counts['payment_intents']} at Stripe " + ", ".join(
             f"{k[3:]}={v}" for k, v in sorted(findings.counts.items()) if k.startswith("pi_")))
-        print(f"confirmation emails : {findings.counts['confirmation_emails']}")
+        print(f"confirmation emails : {findings.counts['confirmation_emails']} distinct"
+              + (f" (+{findings.counts['confirmation_copies_same_message_id']} resent after a crash with the "
+                 "same Message-ID)" if findings.counts["confirmation_copies_same_message_id"] else ""))
         print("faults injected     :")
         for name, count in sorted(self.faults.items()):
             print(f"   {count:5d}  {name}")
@@ -406,6 +440,8 @@ def main(argv=None) -> int:
     parser.add_argument("--load-seconds", type=float, help="stop sending new checkouts after this long")
     parser.add_argument("--settle-seconds", type=float, help="how long the shop has to converge")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kill-idle-workers", action="store_true",
+                        help="also SIGKILL django-q2 workers waiting on their queue (wedges the cluster)")
     args = parser.parse_args(argv)
     defaults = ({"orders": 40, "concurrency": 4, "fault_interval": 3.0, "load_seconds": 120, "settle_seconds": 240}
                 if args.ci else

@@ -48,7 +48,7 @@ def _payment_intent(pi_id: str, status: str, metadata: dict | None = None) -> di
         "created": int(time.time()),
         "livemode": False,
         "metadata": metadata or {"order_id": order_id, "shop": "convergent-shop"},
-        "payment_method": "pm_fake",
+        "payment_method": None,
         "payment_method_types": ["card"],
         "last_payment_error": None,
     }

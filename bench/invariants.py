@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 SUBJECT_RE = re.compile(r"^Subject: Thank you for your order (ORD-[A-Z0-9]+)", re.MULTILINE)
+MESSAGE_ID_RE = re.compile(r"^Message-ID: (<[^>]+>)", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass
@@ -47,12 +48,26 @@ def refunded_amount(base: str, pi_id: str) -> int:
     return sum(r["amount"] for r in refunds if r.get("status", "succeeded") in ("succeeded", "pending"))
 
 
-def count_confirmation_emails(mail_dir: Path) -> Counter:
-    sent: Counter = Counter()
+def count_confirmation_emails(mail_dir: Path) -> tuple[Counter, int]:
+    """Distinct confirmation emails per order reference, as the customer's mailbox sees them.
+
+    A copy resent with the same Message-ID (a worker died after the send, before booking it)
+    is one email to the customer; such copies are counted separately and reported.
+    """
+    ids_by_reference: dict[str, set[str]] = defaultdict(set)
+    copies = 0
     if mail_dir.exists():
         for path in mail_dir.iterdir():
-            sent.update(SUBJECT_RE.findall(path.read_text(errors="replace")))
-    return sent
+            for message in path.read_text(errors="replace").split("\n" + "-" * 79 + "\n"):
+                subject = SUBJECT_RE.search(message)
+                if not subject:
+                    continue
+                message_id = MESSAGE_ID_RE.search(message)
+                key = message_id.group(1) if message_id else f"no-id-{copies}-{path.name}"
+                if key in ids_by_reference[subject.group(1)]:
+                    copies += 1
+                ids_by_reference[subject.group(1)].add(key)
+    return Counter({ref: len(ids) for ref, ids in ids_by_reference.items()}), copies
 
 
 def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dict[int, int]) -> Findings:
@@ -106,8 +121,9 @@ def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dic
                                 f"order is {order.total_amount} {order.currency}")
 
     # --- I5: exactly one confirmation email per paid order, none for others ------------------
-    emails = count_confirmation_emails(mail_dir)
+    emails, copies = count_confirmation_emails(mail_dir)
     found.counts["confirmation_emails"] = sum(emails.values())
+    found.counts["confirmation_copies_same_message_id"] = copies
     outbox = Counter(
         OutboxMessage.objects.filter(kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator="")
         .values_list("order_id", flat=True)

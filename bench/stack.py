@@ -5,6 +5,7 @@ process group, so its own children go with it) and stopped by ``Stack.stop_all``
 callers run in ``finally``.
 """
 
+import fcntl
 import hashlib
 import os
 import signal
@@ -59,6 +60,50 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def established_ports(pid: int) -> set[int]:
+    """Local and remote ports of the TCP connections this process holds open (IPv4, loopback)."""
+    inodes = _socket_inodes(pid)
+    ports: set[int] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and fields[9] in inodes:  # 01 = ESTABLISHED
+            ports.add(int(fields[1].split(":")[1], 16))
+            ports.add(int(fields[2].split(":")[1], 16))
+    return ports
+
+
+def wchan(pid: int) -> str:
+    """Where in the kernel the process waits ("" when running), e.g. anon_pipe_read."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return "" if state == "R" else Path(f"/proc/{pid}/wchan").read_text().strip()
+    except (OSError, IndexError):
+        return "?"
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -70,12 +115,20 @@ def rss_kb(pid: int) -> int:
 
 
 class Stack:
-    """The processes of one run, started and stopped together."""
+    """The processes of one run, started and stopped together; one run per name at a time."""
 
     def __init__(self, name: str):
         self.dir = VAR / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
+        # Two runs of the same kind would share (and truncate) one database: refuse the second.
+        self._lock = (self.dir / "run.lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another {name} run is going on (lock {self.dir / 'run.lock'})") from None
+        # A TERM (CI's timeout, Ctrl-C's cousin) must still stop everything we started.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     def start(self, name: str, argv: list[str], env: dict, *, port: int | None = None) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("ab")
@@ -93,29 +146,38 @@ class Stack:
                 raise RuntimeError(f"{name} did not start; see {self.dir / (name + '.log')}") from None
         return proc
 
-    def stop(self, name: str, *, sig=signal.SIGTERM, timeout: float = 15.0) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, sig)  # the group we created for it: it and its own children
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        # Children that outlived their parent (same group) go too.
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig) -> None:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)  # the group we created for it: it and its own children
         except ProcessLookupError:
             pass
 
+    def stop(self, name: str, *, sig=signal.SIGTERM, timeout: float = 10.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            self._stop([proc], sig=sig, timeout=timeout)
+
+    def _stop(self, procs: list[subprocess.Popen], *, sig, timeout: float) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                self._signal_group(proc, sig)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in procs:
+            self._signal_group(proc, signal.SIGKILL)  # and children that outlived their parent
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
     def stop_all(self) -> None:
-        for name in list(self.procs)[::-1]:
-            self.stop(name)
+        procs, self.procs = list(self.procs.values()), {}
+        self._stop(procs, sig=signal.SIGTERM, timeout=10.0)
 
 
 def migrations_hash() -> str:
