@@ -32,8 +32,8 @@ CREATE_PAYMENT_METHOD_JS = r"""
     mount.call(this, domElement);
     Object.entries(this._inputs || {}).forEach(([field, input]) => {
       input.setAttribute('aria-label', LABELS[field] || field);
-      input.setAttribute('autocomplete', field === 'number' ? 'cc-number' :
-                         field === 'cvc' ? 'cc-csc' : field === 'postal_code' ? 'postal-code' : 'off');
+      const autocomplete = {number: 'cc-number', cvc: 'cc-csc', postal_code: 'postal-code'};
+      input.setAttribute('autocomplete', autocomplete[field] || 'off');
       if (field !== 'postal_code') { input.setAttribute('inputmode', 'numeric'); }
     });
   };
@@ -94,7 +94,9 @@ async def publishable_key_middleware(request, handler):
     """Serve the two things real Stripe gives a browser that localstripe does not."""
     if request.path == "/js.stripe.com/v3/":
         source = Path(server.__file__).with_name("localstripe-v3.js").read_text()
-        return web.Response(text=source + CREATE_PAYMENT_METHOD_JS, content_type="application/javascript")
+        return web.Response(
+            text=source + CREATE_PAYMENT_METHOD_JS, content_type="application/javascript"
+        )
     if request.method == "POST" and request.path == "/v1/payment_methods":
         data = await server.get_post_data(request, remove_auth=False) or {}
         key = data.get("key")

@@ -28,7 +28,9 @@ class CheckoutForm(forms.Form):
     def clean_payment_method_id(self):
         value = self.cleaned_data["payment_method_id"]
         if not PAYMENT_METHOD_RE.fullmatch(value):
-            raise forms.ValidationError("Your card details could not be read; please enter them again.")
+            raise forms.ValidationError(
+                "Your card details could not be read; please enter them again."
+            )
         return value
 
     def clean_checkout_token(self):

@@ -35,7 +35,8 @@ def _issue_checkout_token(request) -> str:
 
 
 def _token_was_issued(request, token: str) -> bool:
-    return any(secrets.compare_digest(token, issued) for issued in request.session.get(ISSUED_TOKENS_KEY, []))
+    issued = request.session.get(ISSUED_TOKENS_KEY, [])
+    return any(secrets.compare_digest(token, candidate) for candidate in issued)
 
 
 def _render_checkout(request, form, cart, status=200):
@@ -74,7 +75,9 @@ def checkout(request):
     form = CheckoutForm(request.POST)
     token = form.checkout_token_or_none()
     if token is None or not _token_was_issued(request, token):
-        messages.error(request, "This checkout form has expired. Nothing was charged; please try again.")
+        messages.error(
+            request, "This checkout form has expired. Nothing was charged; please try again."
+        )
         return redirect("orders:checkout")
 
     # The same form again (double click, reload, second tab): the order it made, never a new one.
@@ -180,7 +183,9 @@ def order_try_again(request, token) -> HttpResponse:
     order = selectors.order_for_customer(token)
     if order.status not in (OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED):
         if order.is_pending:
-            messages.info(request, "Your payment is still being confirmed; please do not pay again.")
+            messages.info(
+                request, "Your payment is still being confirmed; please do not pay again."
+            )
         return redirect(order.get_absolute_url())
     cart = Cart(request.session)
     cart.clear()

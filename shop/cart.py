@@ -49,7 +49,7 @@ class Cart:
         self._lines = None
 
     def lines(self) -> list[CartLine]:
-        """Return the cart's lines with current products; vanished or withdrawn products drop out."""
+        """Return the lines with their current products; vanished or withdrawn ones drop out."""
         if self._lines is None:
             items = self._items()
             products = (
@@ -92,7 +92,9 @@ class Cart:
         problems = []
         for line in self.lines():
             if line.product.stock == 0:
-                problems.append(f"Sorry, {line.product.name} is now out of stock; please remove it.")
+                problems.append(
+                    f"Sorry, {line.product.name} is now out of stock; please remove it."
+                )
             elif line.short_of_stock:
                 problems.append(
                     f"Only {line.product.stock} of {line.product.name} left in stock; "
