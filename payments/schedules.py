@@ -1,4 +1,8 @@
-"""The django-q2 schedules that keep payments converging, created idempotently after migrate."""
+"""The django-q2 schedules that keep payments converging.
+
+Created by migration payments 0002 and, idempotently by name, after every migrate (so they
+also come back after a test flush or if someone deletes one by hand).
+"""
 
 from django_q.models import Schedule
 
