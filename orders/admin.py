@@ -21,7 +21,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
-from orders import support, support_selectors as selectors
+from orders import support
+from orders import support_selectors as selectors
 from orders.exceptions import ActionRefused
 from orders.models import (
     Order,
@@ -106,9 +107,12 @@ class ActionForm(forms.Form):
             visible = name in self.fields and not self.fields[name].widget.is_hidden
             parts.append(f"{self[name].label}: {text}" if visible else text)
         return "; ".join(parts)
+
     reason = forms.CharField(
         max_length=500,
-        widget=forms.TextInput(attrs={"size": 50, "placeholder": "Why (kept in the order's history)"}),
+        widget=forms.TextInput(
+            attrs={"size": 50, "placeholder": "Why (kept in the order's history)"}
+        ),
     )
 
 
@@ -155,7 +159,10 @@ class SupportAction:
 
 def _reconcile(request, order: Order, data: dict) -> tuple[int, str]:
     order = support.reconcile_now(
-        order_id=order.pk, actor=request.user, reason=data["reason"], request_token=data["request_token"]
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
     )
     if order.is_pending:
         return messages.WARNING, (
@@ -168,7 +175,10 @@ def _reconcile(request, order: Order, data: dict) -> tuple[int, str]:
 
 def _cancel(request, order: Order, data: dict) -> tuple[int, str]:
     order = support.cancel_unpaid_order(
-        order_id=order.pk, actor=request.user, reason=data["reason"], request_token=data["request_token"]
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
     )
     return messages.SUCCESS, (
         f"Order {order.reference} is {order.get_status_display().lower()}: stock released, "
@@ -197,7 +207,10 @@ def _refund(request, order: Order, data: dict) -> tuple[int, str]:
 
 def _resend(request, order: Order, data: dict) -> tuple[int, str]:
     support.resend_confirmation(
-        order_id=order.pk, actor=request.user, reason=data["reason"], request_token=data["request_token"]
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
     )
     return messages.SUCCESS, f"Confirmation email of {order.reference} sent again to {order.email}."
 
@@ -400,7 +413,7 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             path(
                 "<path:object_id>/support/<slug:action>/",
                 self.admin_site.admin_view(self.support_action_view),
-                name="%s_%s_support_action" % info,
+                name="{}_{}_support_action".format(*info),
             ),
         ] + super().get_urls()
 
@@ -445,7 +458,9 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         order = self.get_object(request, unquote(object_id))
         if spec is None or order is None:
             raise Http404("No such order or action.")
-        if not self.has_view_permission(request, order) or not request.user.has_perm(spec.permission):
+        if not self.has_view_permission(request, order) or not request.user.has_perm(
+            spec.permission
+        ):
             raise PermissionDenied
         form = spec.form_class(request.POST, prefix=spec.name)
         if form.is_valid():
@@ -457,7 +472,12 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             level, text = messages.ERROR, f"{spec.label} not done: {form.error_summary()}"
         logger.info(
             "support action",
-            extra={"order_id": order.pk, "action": spec.name, "user": request.user.get_username(), "level": level},
+            extra={
+                "order_id": order.pk,
+                "action": spec.name,
+                "user": request.user.get_username(),
+                "level": level,
+            },
         )
         messages.add_message(request, level, text)
         return HttpResponseRedirect(
@@ -486,7 +506,16 @@ class OrderEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order", "kind", "state", "attempts", "available_at", "done_at", "last_error")
+    list_display = (
+        "created_at",
+        "order",
+        "kind",
+        "state",
+        "attempts",
+        "available_at",
+        "done_at",
+        "last_error",
+    )
     list_filter = ("state", "kind")
     search_fields = ("order__reference", "order__email")
     list_select_related = ("order",)

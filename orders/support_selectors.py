@@ -42,7 +42,7 @@ def refund_failed() -> Q:
 
 
 def needs_attention(now: datetime, *, after: timedelta | None = None) -> Q:
-    """Orders no automatic path will finish: stuck past the deadline, or an outbox message gave up."""
+    """Orders no automatic path will finish: stuck past the deadline, or an outbox gave up."""
     return stuck_past_deadline(now, after=after) | Q(_failed_outbox())
 
 
@@ -95,7 +95,8 @@ def order_timeline(order: Order) -> list[TimelineEntry]:
                 at=message.created_at,
                 kind=OrderEvent.Kind.OUTBOX,
                 kind_label=OrderEvent.Kind.OUTBOX.label,
-                cause=f"outbox:{message.kind}" + (f" [{message.discriminator}]" if message.discriminator else ""),
+                cause=f"outbox:{message.kind}"
+                + (f" [{message.discriminator}]" if message.discriminator else ""),
                 message=text,
                 details={"outbox_id": message.pk, "state": message.state, **message.result},
             )

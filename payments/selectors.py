@@ -112,7 +112,9 @@ class PaymentsHealth:
         }
 
 
-def _why(order: Order, failed_kinds: list[str], *, now: datetime, stuck_after: timedelta) -> list[str]:
+def _why(
+    order: Order, failed_kinds: list[str], *, now: datetime, stuck_after: timedelta
+) -> list[str]:
     reasons = []
     if order.is_pending and order.created_at < now - stuck_after:
         reasons.append("pending past the deadline")
@@ -121,7 +123,9 @@ def _why(order: Order, failed_kinds: list[str], *, now: datetime, stuck_after: t
     return reasons
 
 
-def payments_health(*, stuck_after: timedelta | None = None, attention_limit: int = 20) -> PaymentsHealth:
+def payments_health(
+    *, stuck_after: timedelta | None = None, attention_limit: int = 20
+) -> PaymentsHealth:
     """The payments' vital signs: states, stuck orders, the reconciler, the outbox backlog."""
     now = clock.now()
     stuck_after = stuck_after or order_selectors.stuck_deadline()
@@ -153,7 +157,8 @@ def payments_health(*, stuck_after: timedelta | None = None, attention_limit: in
         oldest=Min("created_at", filter=Q(state=OutboxMessage.State.PENDING)),
         failed=Count("pk", filter=Q(state=OutboxMessage.State.FAILED)),
         refunds_failed=Count(
-            "order", distinct=True,
+            "order",
+            distinct=True,
             filter=Q(state=OutboxMessage.State.FAILED, kind=OutboxMessage.Kind.REFUND),
         ),
     )
@@ -213,5 +218,7 @@ def format_duration(value: timedelta | None) -> str:
     days, seconds = divmod(seconds, 86400)
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    parts = [
+        f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n
+    ]
     return " ".join(parts[:2]) or "0s"

@@ -37,7 +37,9 @@ def test_ensure_support_group_twice_changes_nothing_and_restores_a_tampered_grou
     ensure_support_group()
     ensure_support_group()
     assert Group.objects.filter(name=SUPPORT_GROUP).count() == 1
-    assert set(group.permissions.values_list("content_type__app_label", "codename")) == set(SUPPORT_PERMISSIONS)
+    assert set(group.permissions.values_list("content_type__app_label", "codename")) == set(
+        SUPPORT_PERMISSIONS
+    )
 
 
 def test_support_user_sees_the_orders_pages(support_client, make_order, stripe_api):
@@ -74,7 +76,9 @@ def test_staff_without_support_group_sees_nothing_of_orders(client, plain_staff,
     ):
         assert client.get(url).status_code == 403, url
     action = reverse("admin:orders_order_support_action", args=[order.pk, "resend_confirmation"])
-    response = client.post(action, {"resend_confirmation-reason": "x", "resend_confirmation-request_token": "t1"})
+    response = client.post(
+        action, {"resend_confirmation-reason": "x", "resend_confirmation-request_token": "t1"}
+    )
     assert response.status_code == 403
     assert not OutboxMessage.objects.exists()
 
@@ -90,8 +94,12 @@ def test_anonymous_visitor_is_sent_to_the_login_page(client, make_order):
 # --- The list -------------------------------------------------------------------------------
 
 
-def test_list_shows_state_age_email_total_attempts_and_next_reconcile(support_client, make_order, clock):
-    order = make_order(OrderStatus.PAYMENT_STARTING, attempts=3, email="carla@example.com", total_amount=4250)
+def test_list_shows_state_age_email_total_attempts_and_next_reconcile(
+    support_client, make_order, clock
+):
+    order = make_order(
+        OrderStatus.PAYMENT_STARTING, attempts=3, email="carla@example.com", total_amount=4250
+    )
     order.next_attempt_at = clock() + timedelta(minutes=5)
     order.save(update_fields=["next_attempt_at"])
     clock.advance(minutes=7)
@@ -125,9 +133,16 @@ def test_stuck_filters_pick_pending_past_grace_needing_attention_and_failed_refu
     refund_gave_up = make_order(OrderStatus.PAID, created_at=now - timedelta(minutes=5))
     email_gave_up = make_order(OrderStatus.PAID, created_at=now - timedelta(minutes=5))
     make_order(OrderStatus.PAID)
-    for order, kind in ((refund_gave_up, OutboxMessage.Kind.REFUND), (email_gave_up, OutboxMessage.Kind.CONFIRMATION_EMAIL)):
+    for order, kind in (
+        (refund_gave_up, OutboxMessage.Kind.REFUND),
+        (email_gave_up, OutboxMessage.Kind.CONFIRMATION_EMAIL),
+    ):
         OutboxMessage.objects.create(
-            order=order, kind=kind, state=OutboxMessage.State.FAILED, available_at=now, created_at=now,
+            order=order,
+            kind=kind,
+            state=OutboxMessage.State.FAILED,
+            available_at=now,
+            created_at=now,
             payload={"payment_intent_id": order.payment_intent_id, "amount": 100},
         )
 
@@ -174,7 +189,9 @@ def test_order_page_is_read_only_for_support(support_client, checkout):
     assert "lines-0-quantity" not in html  # the lines inline has no inputs either
     assert "€15.00" in html and "Test mug" in html
     # Posting the change form anyway changes nothing.
-    response = support_client.post(change_url(order), {"status": "refunded", "total_amount": "1", "email": "x@example.com"})
+    response = support_client.post(
+        change_url(order), {"status": "refunded", "total_amount": "1", "email": "x@example.com"}
+    )
     assert response.status_code == 403
     order.refresh_from_db()
     assert (order.status, order.total_amount) == (OrderStatus.PAID, 1500)
@@ -184,15 +201,19 @@ def test_order_page_shows_the_whole_timeline(support_client, checkout, support_u
     from orders import support
 
     order = checkout()
-    support.resend_confirmation(order_id=order.pk, actor=support_user, reason="customer lost it", request_token="tl-1")
+    support.resend_confirmation(
+        order_id=order.pk, actor=support_user, reason="customer lost it", request_token="tl-1"
+    )
     html = support_client.get(change_url(order)).content.decode()
-    timeline = html[html.index('id="timeline"'):]
+    timeline = html[html.index('id="timeline"') :]
     assert "payment_starting" in timeline and "→ paid" in timeline  # state transitions
     assert "PaymentIntent created (unconfirmed) and recorded" in timeline  # Stripe calls
     assert "PaymentIntent confirmed" in timeline
     assert "Order confirmation email queued" in timeline  # outbox messages
     assert "Order confirmation email: done" in timeline  # emails sent
-    assert "staff:resend_confirmation" in timeline and "customer lost it" in timeline  # staff actions
+    assert (
+        "staff:resend_confirmation" in timeline and "customer lost it" in timeline
+    )  # staff actions
     assert support_user.username in timeline
 
 
@@ -202,8 +223,10 @@ def test_order_page_shows_webhooks_in_the_timeline(support_client, checkout):
 
     order = checkout()
     services.apply_payment_intent(
-        order.pk, retrieve_payment_intent(order.payment_intent_id),
-        cause="webhook:payment_intent.succeeded", event_kind=OrderEvent.Kind.WEBHOOK,
+        order.pk,
+        retrieve_payment_intent(order.payment_intent_id),
+        cause="webhook:payment_intent.succeeded",
+        event_kind=OrderEvent.Kind.WEBHOOK,
     )
     timeline = support_client.get(change_url(order)).content.decode().split('id="timeline"')[1]
     assert "webhook:payment_intent.succeeded" in timeline

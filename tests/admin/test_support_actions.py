@@ -103,7 +103,9 @@ def test_cancel_unwinds_an_unpaid_order_and_closes_its_payment_intent(
 def test_cancel_is_refused_for_a_paid_order(support_client, checkout):
     order = checkout()
     response = act(support_client, order, "cancel", reason="customer changed their mind")
-    assert said(response) == ["Cancel and unwind refused: This order is paid: refund it instead of cancelling it."]
+    assert said(response) == [
+        "Cancel and unwind refused: This order is paid: refund it instead of cancelling it."
+    ]
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
 
@@ -116,7 +118,9 @@ def test_cancel_without_a_reason_is_refused(support_client, checkout):
     assert order.status == OrderStatus.REQUIRES_ACTION
 
 
-def test_cancel_of_an_order_stripe_had_charged_makes_it_paid_and_says_so(support_client, stuck_order, stripe_api):
+def test_cancel_of_an_order_stripe_had_charged_makes_it_paid_and_says_so(
+    support_client, stuck_order, stripe_api
+):
     order = stuck_order()
     response = act(support_client, order, "cancel", reason="customer asked")
     assert said(response) == [
@@ -131,7 +135,9 @@ def test_cancel_of_an_order_stripe_had_charged_makes_it_paid_and_says_so(support
 # --- Refunds ---------------------------------------------------------------------------------
 
 
-def test_full_refund_returns_the_money_and_marks_the_order_refunded(support_client, support_user, checkout, stripe_api):
+def test_full_refund_returns_the_money_and_marks_the_order_refunded(
+    support_client, support_user, checkout, stripe_api
+):
     order = checkout()
     response = act(support_client, order, "refund", reason="damaged in transit", amount="")
     assert said(response) == [f"Refund of €15.00 made at Stripe for {order.reference}."]
@@ -140,7 +146,11 @@ def test_full_refund_returns_the_money_and_marks_the_order_refunded(support_clie
     assert order.refunded_amount == 1500
     assert [r["amount"] for r in stripe_api.refunds(order.payment_intent_id)] == [1500]
     [audit] = staff_events(order, "refund")
-    assert (audit.actor, audit.message, audit.details["amount"]) == (support_user, "damaged in transit", 1500)
+    assert (audit.actor, audit.message, audit.details["amount"]) == (
+        support_user,
+        "damaged in transit",
+        1500,
+    )
 
 
 def test_partial_refund_keeps_the_order_paid(support_client, checkout, stripe_api):
@@ -153,7 +163,9 @@ def test_partial_refund_keeps_the_order_paid(support_client, checkout, stripe_ap
     # The rest can be refunded later, and only the rest.
     over = act(support_client, order, "refund", token="tok-2", reason="more", amount="11.00")
     assert said(over) == ["Refund refused: The refund must be between 0.01 and 10.50 EUR."]
-    rest = act(support_client, order, "refund", token="tok-3", reason="all of it after all", amount="")
+    rest = act(
+        support_client, order, "refund", token="tok-3", reason="all of it after all", amount=""
+    )
     assert said(rest) == [f"Refund of €10.50 made at Stripe for {order.reference}."]
     order.refresh_from_db()
     assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, 1500)
@@ -172,7 +184,10 @@ def test_refund_submitted_twice_refunds_once(support_client, checkout, stripe_ap
 def test_refund_is_refused_for_an_unpaid_order_and_for_a_bad_amount(support_client, checkout):
     pending = checkout(CARD_3DS)
     response = act(support_client, pending, "refund", reason="?", amount="")
-    assert said(response) == ["Refund refused: Only paid orders can be refunded; this one is waiting for card authentication."]
+    assert said(response) == [
+        "Refund refused: Only paid orders can be refunded; "
+        "this one is waiting for card authentication."
+    ]
     paid = checkout()
     response = act(support_client, paid, "refund", reason="?", amount="-3")
     assert said(response)[0].startswith("Refund not done: Amount:")
@@ -198,7 +213,9 @@ def test_resend_confirmation_sends_one_email_per_request(support_client, checkou
 def test_resend_confirmation_is_refused_for_an_unpaid_order(support_client, checkout):
     order = checkout(CARD_3DS)
     response = act(support_client, order, "resend_confirmation", reason="?")
-    assert said(response) == ["Resend confirmation email refused: Only a paid order has a confirmation to resend."]
+    assert said(response) == [
+        "Resend confirmation email refused: Only a paid order has a confirmation to resend."
+    ]
     assert mail.outbox == []
 
 

@@ -43,14 +43,17 @@ class Command(BaseCommand):
         try:
             health = payments_health(stuck_after=after, attention_limit=limit)
         except DatabaseError as exc:
-            raise CommandError(f"Could not read the orders from the database: {exc}", returncode=2) from exc
+            raise CommandError(
+                f"Could not read the orders from the database: {exc}", returncode=2
+            ) from exc
         if json:
             self.stdout.write(self._as_json(health))
         else:
             self._as_text(health)
         if health.alerting:
             raise CommandError(
-                f"{health.stuck} orders stuck past the deadline, {health.refunds_failed} failed refunds",
+                f"{health.stuck} orders stuck past the deadline, "
+                f"{health.refunds_failed} failed refunds",
                 returncode=1,
             )
 
@@ -59,36 +62,41 @@ class Command(BaseCommand):
         return json.dumps(health.as_dict(), indent=2, sort_keys=True)
 
     def _as_text(self, health) -> None:
-        write = self.stdout.write
+        write, since = self.stdout.write, format_duration
         write(f"Payments health at {health.generated_at:%Y-%m-%d %H:%M:%S %Z}")
         write("Orders by state: " + ", ".join(f"{state} {n}" for state, n in health.counts.items()))
         oldest = health.oldest_pending
-        write(
-            "Oldest pending order: "
-            + (f"{oldest.reference} ({oldest.status}), {format_duration(oldest.age)} old" if oldest else "none")
-        )
-        write(f"Pending past the grace period ({format_duration(health.grace_period)}): {health.pending_past_grace}")
-        stuck = f"Stuck past the deadline ({format_duration(health.stuck_after)}): {health.stuck}"
+        if oldest:
+            age = since(oldest.age)
+            write(f"Oldest pending order: {oldest.reference} ({oldest.status}), {age} old")
+        else:
+            write("Oldest pending order: none")
+        grace = since(health.grace_period)
+        write(f"Pending past the grace period ({grace}): {health.pending_past_grace}")
+        stuck = f"Stuck past the deadline ({since(health.stuck_after)}): {health.stuck}"
         write(self.style.ERROR(stuck) if health.stuck else stuck)
         refunds = f"Failed refunds: {health.refunds_failed}"
         write(self.style.ERROR(refunds) if health.refunds_failed else refunds)
         write(f"Needing attention: {health.attention_count}")
         for item in health.attention:
-            write(f"  {item.reference} [{item.status}, {format_duration(item.age)} old]: {'; '.join(item.why)}")
+            why = "; ".join(item.why)
+            write(f"  {item.reference} [{item.status}, {since(item.age)} old]: {why}")
         if health.attention_count > len(health.attention):
-            write(f"  ... and {health.attention_count - len(health.attention)} more (raise --limit)")
+            more = health.attention_count - len(health.attention)
+            write(f"  ... and {more} more (raise --limit)")
         run = health.last_run
         if run is None:
             write(self.style.WARNING("Last reconciler run: never"))
         else:
             outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(run.outcomes.items())) or "none due"
             line = (
-                f"Last reconciler run: {run.started_at:%Y-%m-%d %H:%M:%S} ({format_duration(run.age)} ago), "
+                f"Last reconciler run: {run.started_at:%Y-%m-%d %H:%M:%S} ({since(run.age)} ago), "
                 f"{run.state}, {run.examined} examined ({outcomes}), {len(run.errors)} errors"
             )
             write(line if run.state == "ok" else self.style.WARNING(line))
+        oldest_message = since(health.outbox_oldest_pending_age)
         write(
-            f"Outbox backlog: {health.outbox_pending} pending "
-            f"(oldest {format_duration(health.outbox_oldest_pending_age)}), {health.outbox_failed} failed"
+            f"Outbox backlog: {health.outbox_pending} pending (oldest {oldest_message}), "
+            f"{health.outbox_failed} failed"
         )
         write(f"Unmatched Stripe events: {health.unmatched_unresolved} unresolved")
