@@ -1,6 +1,7 @@
 """The orders admin as support staff use it: who sees what, the list, the order page."""
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -29,6 +30,20 @@ def test_support_group_holds_exactly_the_rights_support_needs():
     granted = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert granted == set(SUPPORT_PERMISSIONS)
     assert not any(codename.startswith(("add_", "change_", "delete_")) for _, codename in granted)
+
+
+def test_the_migration_creates_the_permissions_and_the_group_by_itself():
+    from django.db.migrations.executor import MigrationExecutor
+
+    migration = import_module("orders.migrations.0002_support_group")
+    Group.objects.filter(name=SUPPORT_GROUP).delete()
+    Permission.objects.filter(codename__in=["refund_order", "view_reconcilerrun"]).delete()
+    state = MigrationExecutor(connection).loader.project_state(("orders", "0002_support_group"))
+    with connection.schema_editor() as editor:
+        migration.create_support_group(state.apps, editor)
+    group = Group.objects.get(name=SUPPORT_GROUP)
+    granted = set(group.permissions.values_list("content_type__app_label", "codename"))
+    assert granted == set(SUPPORT_PERMISSIONS)
 
 
 def test_ensure_support_group_twice_changes_nothing_and_restores_a_tampered_group():
@@ -155,6 +170,9 @@ def test_stuck_filters_pick_pending_past_grace_needing_attention_and_failed_refu
     assert listed(stuck="refund_failed") == {refund_gave_up.pk}
     assert listed(status__exact="requires_action") == {ancient.pk}
     assert fresh.pk in listed()
+    # "Show counts" counts each filter choice through the same conditions.
+    html = support_client.get(reverse(CHANGELIST), {"_facets": "True"}).content.decode()
+    assert "Needs attention (3)" in html and "Refund failed (1)" in html
 
 
 def test_list_query_count_does_not_grow_with_the_number_of_orders(support_client, make_order):
@@ -254,3 +272,17 @@ def test_order_page_offers_only_the_actions_the_state_allows(support_client, che
     html = support_client.get(change_url(pending)).content.decode()
     assert "support-action-reconcile" in html and "support-action-cancel" in html
     assert "support-action-refund" not in html
+
+
+def test_a_superuser_still_sees_the_whole_admin_including_dj_stripe(client, make_order):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "root-pass-123"))
+    order = make_order()
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:app_list", args=["djstripe"]),
+        change_url(order),
+        reverse("admin:payments_health"),
+    ):
+        assert client.get(url).status_code == 200, url
