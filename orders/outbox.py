@@ -9,9 +9,10 @@ metadata and its own idempotency key), because the stand-in does not honour keys
 import logging
 import smtplib
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -52,7 +53,7 @@ def _claim(message_id: int) -> OutboxMessage | None:
         if message is None:
             return None
         message.attempts += 1
-        message.lease_until = now + LEASE
+        message.lease_until = now + settings.PAYMENTS.get("OUTBOX_LEASE", LEASE)
         message.save(update_fields=["attempts", "lease_until"])
         return message
 
@@ -62,8 +63,14 @@ def _send_email(message: OutboxMessage) -> dict:
     context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL}
     body = render_to_string(f"emails/{message.kind}.txt", context)
     subject = EMAIL_SUBJECTS[message.kind].format(reference=order.reference)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.email])
-    return {"to": order.email, "subject": subject}
+    # A Message-ID fixed by the outbox row: a worker that dies after the send but before
+    # booking it makes the retry send the same message again, which mail systems collapse.
+    host = urlsplit(settings.SITE_URL).hostname or "shop.invalid"
+    message_id = f"<outbox-{message.pk}.{order.reference}@{host}>"
+    EmailMessage(
+        subject, body, settings.DEFAULT_FROM_EMAIL, [order.email], headers={"Message-ID": message_id}
+    ).send()
+    return {"to": order.email, "subject": subject, "message_id": message_id}
 
 
 def _refund(message: OutboxMessage) -> dict:

@@ -98,15 +98,34 @@ def build_http_client() -> stripe.HTTPClient:
     return stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
 
 
+_clients: dict[tuple, stripe.StripeClient] = {}
+
+
 def _client() -> stripe.StripeClient:
-    base_addresses = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
-    return stripe.StripeClient(
+    """One client per process and configuration, so its (per-thread) connections are reused.
+
+    A new client per call opened a new connection, and with real Stripe a TLS handshake, for
+    every call. The key includes ``build_http_client`` so a test that swaps it gets its own.
+    """
+    key = (
+        build_http_client,
         settings.STRIPE_SECRET_KEY,
-        base_addresses=base_addresses,
-        http_client=build_http_client(),
-        # Retries are ours to make (reconciler), with our keys and our backoff.
-        max_network_retries=0,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_TIMEOUT_SECONDS,
     )
+    client = _clients.get(key)
+    if client is None:
+        base_addresses = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+        client = stripe.StripeClient(
+            settings.STRIPE_SECRET_KEY,
+            base_addresses=base_addresses,
+            http_client=build_http_client(),
+            # Retries are ours to make (reconciler), with our keys and our backoff.
+            max_network_retries=0,
+        )
+        _clients.clear()  # a settings change (tests) leaves no stale client behind
+        _clients[key] = client
+    return client
 
 
 def _translate(exc: stripe.StripeError) -> Exception:

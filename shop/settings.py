@@ -147,6 +147,8 @@ PAYMENTS = {
     "RETRY_MAX": timedelta(minutes=env.int("PAYMENTS_RETRY_MAX_MINUTES", default=10)),
     # How long one driver (a request or a reconciler) holds an order before others may.
     "DRIVER_LEASE": timedelta(seconds=env.int("PAYMENTS_LEASE_SECONDS", default=60)),
+    # How long a dispatcher holds an outbox message; a dead one's message waits this long.
+    "OUTBOX_LEASE": timedelta(seconds=env.int("PAYMENTS_OUTBOX_LEASE_SECONDS", default=120)),
     "AUDIT_WINDOW": timedelta(hours=env.int("PAYMENTS_AUDIT_HOURS", default=48)),
 }
 CART_MAX_QUANTITY = 20
