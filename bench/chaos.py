@@ -126,7 +126,7 @@ class Customers:
 class Chaos:
     def __init__(self, args):
         self.args = args
-        self.stack = Stack("chaos")
+        self.stack = Stack("chaos", wait_lock=args.wait_lock)
         self.faults: Counter = Counter()
         self.random = random.Random(args.seed)
         self.ports = {name: stack.free_port() for name in ("stripe", "proxy", "web1", "web2")}
@@ -145,6 +145,7 @@ class Chaos:
             PAYMENTS_RETRY_BASE_SECONDS=1,
             PAYMENTS_RETRY_MAX_MINUTES=1,
             PAYMENTS_LEASE_SECONDS=10,
+            PAYMENTS_OUTBOX_LEASE_SECONDS=20,
             PAYMENTS_GIVE_UP_MINUTES=30,
             Q_WORKERS=2,
             EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
@@ -440,6 +441,8 @@ def main(argv=None) -> int:
     parser.add_argument("--load-seconds", type=float, help="stop sending new checkouts after this long")
     parser.add_argument("--settle-seconds", type=float, help="how long the shop has to converge")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another chaos run on this machine to finish")
     parser.add_argument("--kill-idle-workers", action="store_true",
                         help="also SIGKILL django-q2 workers waiting on their queue (wedges the cluster)")
     args = parser.parse_args(argv)

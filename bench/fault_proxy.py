@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 from collections import Counter
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -83,6 +84,9 @@ class FaultProxy:
         except (OSError, asyncio.TimeoutError) as exc:
             self.stats["upstream_errors"] += 1
             return web.Response(status=502, text=json.dumps({"error": {"type": "api_error", "message": str(exc)}}))
+        if status >= 400:
+            self.stats[f"upstream_{status}"] += 1
+            print(f"upstream {status} for {request.method} {request.path}: {payload[:300]!r}", file=sys.stderr, flush=True)
         if mode == "drop":
             return self.hang_up(request)
         if mode == "error500_after":

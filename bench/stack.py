@@ -117,16 +117,22 @@ def rss_kb(pid: int) -> int:
 class Stack:
     """The processes of one run, started and stopped together; one run per name at a time."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, wait_lock: float = 0.0):
         self.dir = VAR / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
-        # Two runs of the same kind would share (and truncate) one database: refuse the second.
+        # Two runs of the same kind would share (and truncate) one database: the second waits
+        # up to ``wait_lock`` seconds for the first, then gives up.
         self._lock = (self.dir / "run.lock").open("w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SystemExit(f"another {name} run is going on (lock {self.dir / 'run.lock'})") from None
+        deadline = time.monotonic() + wait_lock
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SystemExit(f"another {name} run is going on (lock {self.dir / 'run.lock'})") from None
+                time.sleep(1)
         # A TERM (CI's timeout, Ctrl-C's cousin) must still stop everything we started.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 

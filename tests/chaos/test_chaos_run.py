@@ -16,12 +16,13 @@ def test_checkouts_under_stripe_web_and_worker_faults_converge_with_no_invariant
     url = urlsplit(os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x"))
     env = {**os.environ, "BENCH_PG_URL": f"{url.scheme}://{url.netloc}"}
     result = subprocess.run(
-        [sys.executable, "-m", "bench.chaos", "--ci"],
+        # Another suite on this machine may be running its chaos run: wait for it.
+        [sys.executable, "-m", "bench.chaos", "--ci", "--wait-lock", "900"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     report = result.stdout[-6000:]
     assert result.returncode == 0, f"chaos run failed ({result.returncode}):\n{report}\n{result.stderr[-3000:]}"
