@@ -58,6 +58,7 @@ class Customers:
         self.lock = threading.Lock()
         self.outcomes: Counter = Counter()
         self.latencies: list[float] = []
+        self.cards: dict[str, str] = {}
         self.rr = 0
 
     def base(self) -> str:
@@ -87,6 +88,7 @@ class Customers:
     def checkout(self, index: int) -> str:
         with self.lock:
             card = self.random.choices([c for c, _ in CARDS], [w for _, w in CARDS])[0]
+            self.cards[f"customer{index}@example.com"] = card
         with requests.Session() as http:
             try:
                 self.request(http, "GET", f"/products/{self.product.slug}/")
@@ -358,6 +360,19 @@ class Chaos:
             time.sleep(1)
         return None
 
+    def false_failures(self, customers: Customers) -> list[str]:
+        """A good card must never end in "payment failed": an unknown outcome is not a decline."""
+        from orders.models import Order, OrderStatus
+
+        self.unpaid_reasons = Counter()
+        out = []
+        for order in Order.objects.exclude(status=OrderStatus.PAID):
+            self.unpaid_reasons[f"{order.status}: {order.status_reason[:70]}"] += 1
+            if customers.cards.get(order.email) == CARDS[0][0]:
+                out.append(f"false failure: {order.reference} paid with a good card is {order.status}: "
+                           f"{order.status_reason}")
+        return out
+
     def audit(self) -> list[str]:
         env = {**self.env, "STRIPE_API_BASE": self.stripe_base}
         result = subprocess.run([PY, "manage.py", "audit_payments", "--json"], cwd=stack.ROOT, env=env,
@@ -385,7 +400,7 @@ class Chaos:
         connection.close()
         findings = check_all(stripe_base=self.stripe_base, tag=TAG, mail_dir=self.mail_dir,
                              stock_expected=self.stock_expected)
-        violations = findings.violations + self.audit()
+        violations = findings.violations + self.false_failures(customers) + self.audit()
         if converged is None:
             violations.insert(0, f"I4: not converged within {self.args.settle_seconds}s")
         self.report(customers, findings, converged, violations)
@@ -404,6 +419,10 @@ class Chaos:
         if lat:
             print(f"checkout POST       : p50 {lat[len(lat) // 2]:.2f}s, p99 {lat[int(len(lat) * 0.99)]:.2f}s, "
                   f"max {lat[-1]:.2f}s (retries included)")
+        if getattr(self, "unpaid_reasons", None):
+            print("orders not paid     :")
+        for reason, count in sorted(getattr(self, "unpaid_reasons", {}).items()):
+            print(f"   {count:5d}  {reason}")
         print(f"payment intents     : {findings.counts['payment_intents']} at Stripe " + ", ".join(
             f"{k[3:]}={v}" for k, v in sorted(findings.counts.items()) if k.startswith("pi_")))
         print(f"confirmation emails : {findings.counts['confirmation_emails']} distinct"

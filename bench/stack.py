@@ -7,6 +7,7 @@ callers run in ``finally``.
 
 import fcntl
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -135,6 +136,34 @@ class Stack:
                 time.sleep(1)
         # A TERM (CI's timeout, Ctrl-C's cousin) must still stop everything we started.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        self._pid_file = self.dir / "pids.json"
+        self._reap_leftovers()
+
+    def _reap_leftovers(self) -> None:
+        """Stop what an interrupted earlier run of ours left behind (recorded by PID and command).
+
+        Left alone, its django-q2 clusters would go on working on this run's database with the
+        old run's (now dead) Stripe address.
+        """
+        try:
+            recorded = json.loads(self._pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        for pid, argv in recorded.items():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+            except OSError:
+                continue
+            args = [c.decode(errors="replace") for c in cmdline]
+            if len(argv) > 1 and args[-(len(argv) - 1):] == argv[1:]:  # a shebang adds the interpreter
+                try:
+                    os.killpg(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        self._pid_file.unlink(missing_ok=True)
+
+    def _record_pids(self) -> None:
+        self._pid_file.write_text(json.dumps({str(p.pid): p.args for p in self.procs.values()}))
 
     def start(self, name: str, argv: list[str], env: dict, *, port: int | None = None) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("ab")
@@ -144,6 +173,7 @@ class Stack:
         )
         log.close()
         self.procs[name] = proc
+        self._record_pids()
         if port is not None:
             try:
                 wait_port(port)
@@ -160,9 +190,11 @@ class Stack:
             pass
 
     def stop(self, name: str, *, sig=signal.SIGTERM, timeout: float = 10.0) -> None:
-        proc = self.procs.pop(name, None)
+        proc = self.procs.get(name)
         if proc is not None:
             self._stop([proc], sig=sig, timeout=timeout)
+            del self.procs[name]
+            self._record_pids()
 
     def _stop(self, procs: list[subprocess.Popen], *, sig, timeout: float) -> None:
         for proc in procs:
@@ -182,8 +214,15 @@ class Stack:
                 pass
 
     def stop_all(self) -> None:
-        procs, self.procs = list(self.procs.values()), {}
-        self._stop(procs, sig=signal.SIGTERM, timeout=10.0)
+        # Ctrl-C or TERM now would leave processes behind: hold them until everything stopped.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            procs = list(self.procs.values())
+            self._stop(procs, sig=signal.SIGTERM, timeout=10.0)
+            self.procs = {}
+            self._pid_file.unlink(missing_ok=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
 def migrations_hash() -> str:
