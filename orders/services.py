@@ -237,6 +237,10 @@ def place_order(
     *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
 ) -> Order:
     """Record the order, then drive its payment; a resubmitted form drives the same order."""
+    existing = Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
+    if existing is not None:
+        # A resubmitted form (double click, reload, second tab), whatever the cart holds now.
+        return drive_payment(existing, cause="checkout_retry")
     try:
         order = record_order(
             lines=lines,
@@ -651,8 +655,10 @@ def unwind_order(order_id: int, *, cause: str, reason: str, actor=None, lease_to
         if order.is_pending:
             note_attempt_failed(order_id, f"PaymentIntent is {pi.status}; cannot cancel yet", cause=cause)
         return order
-    except OutcomeUnknown as exc:
-        note_attempt_failed(order_id, str(exc), cause=cause)
+    except (OutcomeUnknown, RequestRejected) as exc:
+        # RequestRejected: Stripe does not know the PaymentIntent (wrong account or key?).
+        # Keep the order pending for staff to see rather than guess what happened.
+        note_attempt_failed(order_id, f"{type(exc).__name__}: {exc}", cause=cause)
     except DatabaseError as exc:
         note_attempt_failed(order_id, f"database error: {exc}", cause=cause)
     finally:

@@ -109,7 +109,7 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
             )
     try:
         order = services.unwind_order(
-            order_id, cause="staff:cancel", reason=f"Cancelled by support: {reason}", actor=actor
+            order_id, cause="staff:cancel", reason="Cancelled by our support team; nothing was charged.", actor=actor
         )
     except GatewayError as exc:
         logger.warning("support cancel failed", extra={"order_id": order_id, "error": str(exc)})
