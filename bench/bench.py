@@ -338,11 +338,12 @@ class Bench:
 
     # --- reconciler -----------------------------------------------------------------------
 
-    def run_reconcilers(self, workers: int) -> dict:
+    def run_reconcilers(self, workers: int, **env_overrides) -> dict:
         from orders.models import PENDING_STATUSES, Order
 
+        env = {**self.env, **{k: str(v) for k, v in env_overrides.items()}}
         procs = [subprocess.Popen([PY, "-m", "bench.reconcile_worker", str(self.args.batch)], cwd=stack.ROOT,
-                                  env=self.env, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+                                  env=env, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
         started = time.monotonic()
         outputs = []
         try:
@@ -356,7 +357,8 @@ class Bench:
         wall = time.monotonic() - started
         examined = sum(o["examined"] for o in outputs)
         left = Order.objects.filter(status__in=PENDING_STATUSES).count()
-        return {"workers": workers, "examined": examined, "left_pending": left, "seconds": wall,
+        return {"workers": workers, "concurrency": int(env.get("PAYMENTS_RECONCILE_CONCURRENCY", 1)),
+                "stripe_latency_ms": env_overrides.get("latency_ms", 0), "examined": examined, "left_pending": left, "seconds": wall,
                 "rows_per_s": examined / wall, "outcomes": [o["outcomes"] for o in outputs],
                 "errors": [e for o in outputs for e in o["errors"]],
                 "peak_rss_mb": max(o["peak_rss_kb"] for o in outputs) / 1024,
@@ -365,16 +367,26 @@ class Bench:
                 "rss_samples": outputs[0]["rss_samples_kb"]}
 
     def bench_reconciler(self) -> None:
-        m = self.args.stale
         out = {}
-        for workers in (1, 2):
+        runs = [("1w", self.args.stale, 1, 1, None), ("2w", self.args.stale, 2, 1, None)]
+        if self.args.latency_ms:
+            # Stripe's real round trip: one order at a time, a worker does 1/latency orders per second.
+            slow = stack.free_port()
+            self.stack.start("slow_stripe", [PY, "-m", "bench.fast_stripe", "--port", str(slow), "--max-seconds",
+                                             "7200", "--latency-ms", str(self.args.latency_ms)], self.env, port=slow)
+            n = self.args.latency_orders
+            runs += [("slow_c1", n, 1, 1, slow), (f"slow_c{self.args.concurrency}", n, 1, self.args.concurrency, slow)]
+        for key, count, workers, concurrency, port in runs:
             self.reset()
-            log(f"reconciler: inserting {m} stale pending orders")
-            self.make_orders(m)
-            log(f"reconciler: converging them with {workers} worker(s), batches of {self.args.batch}")
-            out[f"{workers}w"] = self.run_reconcilers(workers)
-            log(f"reconciler: {workers} worker(s): {out[f'{workers}w']['rows_per_s']:.0f} rows/s, "
-                f"peak RSS {out[f'{workers}w']['peak_rss_mb']:.0f} MB")
+            log(f"reconciler: inserting {count} stale pending orders")
+            self.make_orders(count)
+            latency = f", Stripe latency {self.args.latency_ms:.0f} ms" if port else ""
+            log(f"reconciler: converging them with {workers} worker(s) x {concurrency} thread(s){latency}")
+            overrides = {"PAYMENTS_RECONCILE_CONCURRENCY": concurrency}
+            if port:
+                overrides.update(STRIPE_API_BASE=f"http://127.0.0.1:{port}", latency_ms=self.args.latency_ms)
+            out[key] = self.run_reconcilers(workers, **overrides)
+            log(f"reconciler: {out[key]['rows_per_s']:.0f} rows/s, peak RSS {out[key]['peak_rss_mb']:.0f} MB")
         self.results["reconciler"] = out
 
     # --- webhooks -------------------------------------------------------------------------
@@ -436,12 +448,18 @@ class Bench:
         if "reconciler" in r:
             for key, x in r["reconciler"].items():
                 first_last = ", ".join(f"{a:.0f}->{b:.0f} MB" for a, b in x["rss_mb_first_last"])
-                print(f"reconciler : {x['workers']} worker(s): {x['examined']} stale orders converged in "
+                print(f"reconciler : {x['workers']} worker(s) x {x['concurrency']} thread(s), Stripe latency "
+                      f"{x['stripe_latency_ms']} ms: {x['examined']} stale orders converged in "
                       f"{x['seconds']:.0f}s = {x['rows_per_s']:.0f} rows/s; left pending {x['left_pending']}; "
                       f"RSS first->last batch {first_last}; peak {x['peak_rss_mb']:.0f} MB")
             one, two = r["reconciler"].get("1w"), r["reconciler"].get("2w")
             if one and two:
                 print(f"             two workers / one: {two['rows_per_s'] / one['rows_per_s']:.2f}x")
+            slow = [x for k, x in r["reconciler"].items() if k.startswith("slow_")]
+            if len(slow) == 2:
+                print(f"             with Stripe latency, {slow[1]['concurrency']} threads / 1: "
+                      f"{slow[1]['rows_per_s'] / slow[0]['rows_per_s']:.1f}x "
+                      f"(ceiling 1 / latency = {1000 / slow[0]['stripe_latency_ms']:.0f} rows/s per thread)")
         if "webhooks" in r:
             x = r["webhooks"]
             print(f"webhooks   : {x['events_per_s']:.0f} events/s ingested, {x['applied']}/{x['events']} applied "
@@ -462,6 +480,9 @@ def main(argv=None) -> int:
     parser.add_argument("--stale", type=int, default=100_000, help="stale orders for the reconciler")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100, help="reconciler batch size")
+    parser.add_argument("--latency-ms", type=float, default=100.0,
+                        help="also run the reconciler against a Stripe this slow (0: skip)")
+    parser.add_argument("--latency-orders", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=1800, help="bound on each timed phase")

@@ -12,6 +12,8 @@ so any id can be answered at once:
 - ``POST /v1/payment_intents/<id>/cancel`` -> ``canceled``;
 - lists (payment intents, refunds) -> empty.
 
+``--latency-ms`` delays the PaymentIntent answers, to see what Stripe's real round trip does.
+
 It measures the shop, not Stripe: figures taken against it are ceilings, not predictions.
 
 Usage: python -m bench.fast_stripe --port 8440 [--max-seconds 3600]
@@ -85,10 +87,15 @@ async def create_payment_intent(request: web.Request) -> web.Response:
     return web.json_response(_payment_intent(pi_id, "requires_confirmation", metadata))
 
 
+LATENCY = {"seconds": 0.0}
+
+
 def _answer(status: str):
     async def handler(request: web.Request) -> web.Response:
         if request.method == "POST":
             await request.read()
+        if LATENCY["seconds"]:
+            await asyncio.sleep(LATENCY["seconds"])
         body = _payment_intent(request.match_info["pi_id"], status)
         return web.json_response(body) if body else _error(404, "No such payment_intent")
 
@@ -130,7 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-seconds", type=float, default=3600, help="exit after this long")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="answer PaymentIntent calls after this long (real Stripe: ~100-400 ms)")
     args = parser.parse_args()
+    LATENCY["seconds"] = args.latency_ms / 1000
     asyncio.run(serve(args.port, args.max_seconds))
 
 
