@@ -143,6 +143,8 @@ PAYMENTS = {
     # The customer's page says "this is taking longer than usual" after this.
     "LONG_WAIT": timedelta(seconds=env.int("PAYMENTS_LONG_WAIT_SECONDS", default=90)),
     "RECONCILE_BATCH_SIZE": env.int("PAYMENTS_RECONCILE_BATCH", default=100),
+    # Orders one reconciler converges at once (threads), to overlap Stripe's round trips.
+    "RECONCILE_CONCURRENCY": env.int("PAYMENTS_RECONCILE_CONCURRENCY", default=1),
     "RETRY_BASE": timedelta(seconds=env.int("PAYMENTS_RETRY_BASE_SECONDS", default=15)),
     "RETRY_MAX": timedelta(minutes=env.int("PAYMENTS_RETRY_MAX_MINUTES", default=10)),
     # How long one driver (a request or a reconciler) holds an order before others may.
