@@ -77,12 +77,13 @@ def _refund(message: OutboxMessage) -> dict:
     payment_intent_id = message.payload["payment_intent_id"]
     amount = int(message.payload["amount"])
     existing = gateway.list_refunds(payment_intent_id)
+    already = sum(r.amount for r in existing if r.status in ("succeeded", "pending"))
     for refund in existing:
         if refund.metadata.get("outbox_id") == str(message.pk):
-            break  # made by an earlier attempt whose reply or booking was lost
+            refunded_total = already  # made by an earlier attempt whose reply or booking was lost
+            break
     else:
         pi = gateway.retrieve_payment_intent(payment_intent_id)
-        already = sum(r.amount for r in existing if r.status in ("succeeded", "pending"))
         if not pi.succeeded:
             raise PermanentFailure(f"PaymentIntent {pi.id} is {pi.status}; nothing to refund")
         if already + amount > pi.amount:
@@ -99,10 +100,11 @@ def _refund(message: OutboxMessage) -> dict:
                 "shop": settings.STRIPE_METADATA_TAG,
             },
         )
+        refunded_total = already + refund.amount
     services.record_refund(
         message.order_id,
         payment_intent_id=payment_intent_id,
-        amount=refund.amount,
+        refunded_total=refunded_total,
         refund_id=refund.id,
         cause="outbox:refund",
     )

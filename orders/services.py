@@ -586,19 +586,38 @@ def _refund_unfulfillable(order: Order, pi: PaymentIntentSnapshot, *, cause: str
     )
 
 
-def record_refund(order_id: int, *, payment_intent_id: str, amount: int, refund_id: str, cause: str) -> Order:
-    """Book a refund that Stripe has made; a full refund of a paid order makes it REFUNDED."""
+def record_refund(
+    order_id: int, *, payment_intent_id: str, refunded_total: int, refund_id: str, cause: str
+) -> Order:
+    """Book what Stripe has refunded of a PaymentIntent, as a running total.
+
+    Booking Stripe's total (not adding each refund) makes this idempotent whichever path
+    reports a refund first: the outbox that made it, a retry whose reply was lost, or the
+    ``charge.refunded`` webhook. A full refund of a paid order makes it REFUNDED.
+    """
     with transaction.atomic():
         order = lock_order(order_id)
-        if payment_intent_id == order.payment_intent_id:
-            order.refunded_amount = min(order.total_amount, order.refunded_amount + amount)
-            order.save(update_fields=["refunded_amount"])
+        if payment_intent_id != order.payment_intent_id:
+            record_event(
+                order,
+                kind=OrderEvent.Kind.STRIPE,
+                cause=cause,
+                message=f"Refunded {refunded_total} {order.currency} of {payment_intent_id} (not this order's payment).",
+                details={"refund": refund_id, "payment_intent": payment_intent_id, "refunded_total": refunded_total},
+            )
+            return order
+        booked = min(order.total_amount, refunded_total)
+        if booked <= order.refunded_amount:
+            return order  # already booked by another path
+        added = booked - order.refunded_amount
+        order.refunded_amount = booked
+        order.save(update_fields=["refunded_amount"])
         record_event(
             order,
             kind=OrderEvent.Kind.STRIPE,
             cause=cause,
-            message=f"Refunded {amount} {order.currency} of {payment_intent_id}.",
-            details={"refund": refund_id, "payment_intent": payment_intent_id, "amount": amount},
+            message=f"Refunded {added} {order.currency}; {booked} refunded in all.",
+            details={"refund": refund_id, "payment_intent": payment_intent_id, "amount": added, "refunded_total": booked},
         )
         if order.status == OrderStatus.PAID and order.refunded_amount >= order.total_amount:
             transition_locked(order, OrderStatus.REFUNDED, cause=cause, reason="Refunded in full.")

@@ -9,7 +9,6 @@ and send nothing themselves: effects go to the outbox and leave after the commit
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponseBadRequest
 from djstripe.signals import WEBHOOK_SIGNALS
 from djstripe.views import ProcessWebhookView
@@ -78,17 +77,13 @@ def handle_charge_refunded_event(*, event_id: str, event_type: str, data: dict) 
     if order_id is None:
         _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=payment_intent_id, data=data)
         return
-    with transaction.atomic():
-        order = services.lock_order(order_id)
-        missing = int(data.get("amount_refunded") or 0) - order.refunded_amount
-        if missing > 0:
-            services.record_refund(
-                order_id,
-                payment_intent_id=payment_intent_id,
-                amount=missing,
-                refund_id=event_id,
-                cause=f"webhook:{event_type}",
-            )
+    services.record_refund(
+        order_id,
+        payment_intent_id=payment_intent_id,
+        refunded_total=int(data.get("amount_refunded") or 0),
+        refund_id=event_id,
+        cause=f"webhook:{event_type}",
+    )
 
 
 def _on_payment_intent_event(sender, event, **kwargs):

@@ -81,3 +81,22 @@ def test_refund_that_would_exceed_the_payment_gives_up_for_staff(checkout, strip
     assert message.state == OutboxMessage.State.FAILED
     assert "exceed" in message.last_error
     assert sum(r["amount"] for r in stripe_api.refunds(order.payment_intent_id)) == order.total_amount
+
+
+def test_partial_refund_reported_by_webhook_and_by_the_outbox_retry_is_booked_once(client, checkout, faults, clock, stripe_api, django_user_model):
+    """Found by the Hypothesis machine: both paths used to add the same refund."""
+    from tests.payments.webhook_helpers import deliver, event_for
+
+    order = checkout()
+    staff = django_user_model.objects.create_user("agent", is_staff=True)
+    faults.add("lost_response", path="/v1/refunds")
+    message = support.refund_order(order_id=order.pk, amount=700, actor=staff, reason="dent", request_token="r3")
+    charge = {**stripe_api.payment_intent(order.payment_intent_id)["latest_charge"], "amount_refunded": 700}
+    assert deliver(client, event_for(charge, "charge.refunded")).status_code == 200
+    message.refresh_from_db()
+    clock.current = message.available_at
+    outbox.dispatch_due_messages()
+    order.refresh_from_db()
+    assert order.refunded_amount == 700
+    assert order.status == OrderStatus.PAID
+    assert len(stripe_api.refunds(order.payment_intent_id)) == 1
