@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from orders import services
 from orders.models import Order, OrderEvent, OutboxMessage
 from payments import gateway
-from payments.exceptions import GatewayError, OutcomeUnknown, RequestRejected
+from payments.exceptions import GatewayError, RequestRejected
 from shop import clock
 
 logger = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def dispatch_outbox_message(message_id: int) -> str | None:
     except PermanentFailure as exc:
         _finish(message, state=OutboxMessage.State.FAILED, error=str(exc))
         return OutboxMessage.State.FAILED
-    except (GatewayError, OutcomeUnknown, smtplib.SMTPException, OSError, DatabaseError) as exc:
+    except (GatewayError, smtplib.SMTPException, OSError, DatabaseError) as exc:
         logger.warning(
             "outbox message failed",
             extra={"outbox_id": message.pk, "kind": message.kind, "error": str(exc)},
