@@ -1,0 +1,25 @@
+"""Sequences the machine found (or that pin what it must keep finding), replayed step by step.
+
+Each test is the program Hypothesis printed for a failing example, shrunk, kept as written:
+the same rules, the same arguments, the invariants checked after every step, convergence at
+teardown. They run in a second or two each.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_refund_reply_lost_then_charge_refunded_webhook_is_booked_once(machine):
+    state = machine()
+    forms_0 = state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
+    state.books_agree()
+    state.support_refund(pick=0, amount=700, request=0, stripe="lost_response@refund")
+    state.books_agree()
+    state.stripe_sends_webhook(how="next", pick=1)
+    state.books_agree()
+    state.time_passes(by="3min", webhooks_arrive=False)
+    state.books_agree()
+    state.outbox_sweep(stripe="ok")
+    state.books_agree()
+    state.teardown()
