@@ -103,8 +103,8 @@ def _on_charge_refunded(sender, event, **kwargs):
 for _name in PAYMENT_INTENT_EVENTS:
     WEBHOOK_SIGNALS[_name].connect(_on_payment_intent_event, dispatch_uid=f"shop:{_name}")
     # dj-stripe's own handler reads each PaymentIntent back from Stripe (a round trip per
-    # event, and a failed ingestion whenever Stripe is slow) only to mirror it in a table the
-    # shop never reads; the signed event is what we apply (half the time per event without it).
+    # event, and a 500 rolling back our apply whenever that read fails) only to mirror it in
+    # a table the shop never reads; the signed event is what we apply (half the time without).
     WEBHOOK_SIGNALS[_name].disconnect(djstripe_event_handlers.handle_other_event, sender=Event)
 for _name in REFUND_EVENTS:
     WEBHOOK_SIGNALS[_name].connect(_on_charge_refunded, dispatch_uid=f"shop:{_name}")
