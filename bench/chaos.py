@@ -301,7 +301,9 @@ class Chaos:
                 plan.insert(3, "restart_postgres")
         step = 0
         while not done.wait(self.args.fault_interval):
-            getattr(self, plan[step % len(plan)])()
+            fault = plan[step % len(plan)]
+            if fault != "restart_postgres" or not self.pg_restarted:  # once a run: others share it
+                getattr(self, fault)()
             step += 1
             if step >= len(plan) * 3:
                 break
