@@ -259,14 +259,17 @@ class Chaos:
         def mid_task(pid, _):
             return stack.wchan(pid) not in ("anon_pipe_read", "pipe_read", "futex_do_wait", "futex_wait_queue", "?")
 
-        victim, busy = self.pick_busy(workers, (lambda pid, _: True) if self.args.kill_idle_workers else mid_task,
-                                      seconds=10)
-        if not busy and not self.args.kill_idle_workers:
-            self.faults["django-q2 worker kill skipped (no worker mid-task)"] += 1
+        def waiting_on_queue(pid, _):  # blocked reading the queue's pipe, holding its lock
+            return stack.wchan(pid) in ("anon_pipe_read", "pipe_read")
+
+        wanted = waiting_on_queue if self.args.kill_idle_workers else mid_task
+        victim, busy = self.pick_busy(workers, wanted, seconds=10)
+        if not busy:
+            self.faults["django-q2 worker kill skipped (none in the wanted state)"] += 1
             return
         if victim:
             self.kill(victim)
-            what = "mid-task" if busy else "while idle"
+            what = "while idle (holding its queue's lock)" if self.args.kill_idle_workers else "mid-task"
             self.faults[f"django-q2 worker SIGKILLed {what}"] += 1
             log(f"   fault: SIGKILL django-q2 worker {victim} of {name} {what}")
 
