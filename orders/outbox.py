@@ -100,7 +100,11 @@ def _refund(message: OutboxMessage) -> dict:
                 "shop": settings.STRIPE_METADATA_TAG,
             },
         )
-        refunded_total = already + refund.amount
+        # Stripe's total as it stands now, not ``already`` plus this refund: another worker may
+        # have refunded the same payment since ``existing`` was read (found by tests/properties).
+        refunded_total = sum(
+            r.amount for r in gateway.list_refunds(payment_intent_id) if r.status in ("succeeded", "pending")
+        )
     services.record_refund(
         message.order_id,
         payment_intent_id=payment_intent_id,

@@ -20,6 +20,22 @@ def test_refund_reply_lost_then_charge_refunded_webhook_is_booked_once(machine):
     state.books_agree()
     state.time_passes(by="3min", webhooks_arrive=False)
     state.books_agree()
-    state.outbox_sweep(stripe="ok")
+    state.outbox_sweep(stripe="ok", second_worker=False)
+    state.books_agree()
+    state.teardown()
+
+
+def test_two_refunds_dispatched_at_once_are_both_booked(machine):
+    state = machine()
+    state.stripe_endpoint(webhooks_get_through=False)
+    forms_0 = state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
+    state.books_agree()
+    state.support_refund(pick=0, amount=700, request=0, stripe="timeout@refund")
+    state.books_agree()
+    state.support_refund(pick=0, amount=1, request=1, stripe="timeout@refund")
+    state.books_agree()
+    state.time_passes(by="3min", webhooks_arrive=False)
+    state.books_agree()
+    state.outbox_sweep(stripe="ok", second_worker=True)
     state.books_agree()
     state.teardown()

@@ -182,6 +182,33 @@ def boundary_fault(fault: BoundaryFault):
         yield fault
 
 
+@contextmanager
+def interleaved(other, *, enabled: bool = True):
+    """Run ``other`` (another worker) once, just before the next refund or cancel reaches Stripe."""
+    if not enabled:
+        yield
+        return
+    real = {name: getattr(gateway, name) for name in ("create_refund", "cancel_payment_intent")}
+    done = []
+
+    def wrap(name):
+        def call(**kwargs):
+            if not done:
+                done.append(name)
+                other()
+            return real[name](**kwargs)
+
+        return call
+
+    try:
+        for name in real:
+            setattr(gateway, name, wrap(name))
+        yield
+    finally:
+        for name, function in real.items():
+            setattr(gateway, name, function)
+
+
 # --- Webhooks, signed the way Stripe signs them ---------------------------------------------
 
 PI_EVENT_FOR_STATUS = {
