@@ -73,7 +73,7 @@ PAYING = stripe_faults("create", "confirm", "retrieve", "cancel")
 REFUNDING = stripe_faults("refund", "list_refunds", "retrieve")
 DISPATCHING = stripe_faults("refund", "list_refunds", "retrieve", "cancel")
 PICK = st.integers(0, 3)
-RACERS = ("reconcile", "resubmit", "webhook", "3ds_return", "outbox", "support_cancel")
+RACERS = ("reconcile", "resubmit", "webhook", "3ds_return", "outbox", "support_cancel", "customer_3ds")
 
 
 def policy(name):
@@ -381,6 +381,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             "3ds_return": lambda: self._drive_if_exists(form, "customer:3ds_complete"),
             "outbox": outbox.dispatch_due_messages,
             "support_cancel": lambda: self._cancel(form.order()),
+            "customer_3ds": lambda: self._authenticate_and_return(form),
         }
         barrier = threading.Barrier(len(racers))
         errors = []
@@ -421,6 +422,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 self.undelivered.append(evt)
 
         return deliver
+
+    def _authenticate_and_return(self, form):
+        """The customer passes 3-D Secure and their browser comes back to the shop."""
+        order = form.order()
+        if order is None or not order.payment_intent_id:
+            return
+        self.stripe_api.authenticate(order.payment_intent_id, success=True)  # 400 if not awaiting it
+        services.drive_payment(order.pk, cause="customer:3ds_complete")
 
     def _drive_if_exists(self, form, cause):
         order = form.order()

@@ -18,8 +18,8 @@ from tests.properties.machine import STATS
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "12"))
-STEPS = int(os.environ.get("HYPOTHESIS_STEPS", "25"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "30"))
+STEPS = int(os.environ.get("HYPOTHESIS_STEPS", "30"))
 
 
 def test_every_interleaving_converges_with_the_books_right(machine):
