@@ -57,8 +57,9 @@ class StripeView:
                 continue
             view.pis[pi["id"]] = pi
             if pi["status"] == "succeeded":
+                refunds = stripe_api.refunds(pi["id"])
                 view.refunded[pi["id"]] = sum(
-                    r["amount"] for r in stripe_api.refunds(pi["id"]) if r.get("status") in ("succeeded", "pending")
+                    r["amount"] for r in refunds if r.get("status") in ("succeeded", "pending")
                 )
         return view
 
@@ -118,7 +119,10 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
             assert pi is not None and pi["status"] == "succeeded", (
                 f"I3: order {order.pk} is {order.status} but its PaymentIntent is {pi and pi['status']}"
             )
-            assert (pi["amount"], pi["currency"]) == (order.total_amount, order.currency), f"I3: order {order.pk}"
+            assert (pi["amount"], pi["currency"]) == (order.total_amount, order.currency), (
+                f"I3: order {order.pk} is for {order.total_amount} {order.currency}, "
+                f"its payment for {pi['amount']} {pi['currency']}"
+            )
         # The books never claim more refunded than Stripe gave back.
         given_back = stripe.refunded.get(order.payment_intent_id or "", 0)
         assert order.refunded_amount <= given_back, (
@@ -139,7 +143,8 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
         )
         sent = sum(1 for m in confirmations if m.state == OutboxMessage.State.SENT)
         assert thank_you_emails(order) == sent, (
-            f"I5: {thank_you_emails(order)} confirmation emails sent for order {order.pk}, {sent} messages done"
+            f"I5: {thank_you_emails(order)} confirmation emails sent for order {order.pk}, "
+            f"{sent} confirmation messages done"
         )
 
         # I6: monotonic states; a terminal state is never left, except paid -> refunded.
@@ -163,9 +168,8 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
             for line in order.lines.all():
                 held[line.product_id] += line.quantity
     for product in Product.objects.all():
-        assert product.stock == initial_stock[product.pk] - held[product.pk], (
-            f"stock: {product.slug} has {product.stock}, expected {initial_stock[product.pk] - held[product.pk]}"
-        )
+        expected = initial_stock[product.pk] - held[product.pk]
+        assert product.stock == expected, f"stock: {product.slug} has {product.stock}, expected {expected}"
 
 
 def check_converged(stripe: StripeView) -> None:
@@ -174,7 +178,9 @@ def check_converged(stripe: StripeView) -> None:
     pending = [(o.pk, o.status) for o in orders.values() if o.status in PENDING_STATUSES]
     assert not pending, f"I4: still pending after faults stopped and time passed: {pending}"
     unfinished = list(
-        OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).values_list("order_id", "kind", "state", "last_error")
+        OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).values_list(
+            "order_id", "kind", "state", "last_error"
+        )
     )
     assert not unfinished, f"I4: outbox messages not done: {unfinished}"
 
@@ -190,7 +196,8 @@ def check_converged(stripe: StripeView) -> None:
         # A closed order's own PaymentIntent can no longer take money.
         if own and order.status not in PAID_EVER:
             assert pi["status"] in ("canceled", "succeeded"), (
-                f"I2: order {order.pk} is {order.status} but its PaymentIntent {pi_id} is still {pi['status']}"
+                f"I2: order {order.pk} is {order.status} "
+                f"but its PaymentIntent {pi_id} is still {pi['status']}"
             )
         # A PaymentIntent not on the row was never confirmed: it may linger unconfirmed, no more.
         if not own:
@@ -204,4 +211,6 @@ def check_converged(stripe: StripeView) -> None:
             f"books: order {order.pk} says {order.refunded_amount} refunded, Stripe refunded {given_back}"
         )
         if order.status == OrderStatus.PAID:
-            assert order.refunded_amount < order.total_amount, f"order {order.pk} refunded in full but still paid"
+            assert order.refunded_amount < order.total_amount, (
+                f"order {order.pk} is refunded in full but still paid"
+            )

@@ -15,8 +15,8 @@ The environment (stand-in, wire faults, clock) is set on the class by the test t
 import functools
 import secrets
 import threading
-from contextlib import contextmanager
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -123,7 +123,7 @@ def step(method):
 
 
 class ConvergenceMachine(RuleBasedStateMachine):
-    # Set by the test that runs the machine (tests/properties/test_convergence.py).
+    # Set by the ``machine`` fixture (tests/properties/conftest.py).
     stripe_api = None
     faults = None
     clock = None
@@ -143,15 +143,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.faults.clear()
         self.faults.log.clear()
         mail.outbox.clear()
-        tables = [m._meta.db_table for m in (OrderEvent, OutboxMessage, OrderLine, Order, UnmatchedPaymentEvent, ReconcilerRun, Product)]
+        models = (OrderEvent, OutboxMessage, OrderLine, Order, UnmatchedPaymentEvent, ReconcilerRun, Product)
+        tables = [model._meta.db_table for model in models]
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
             cursor.execute("DELETE FROM djstripe_webhookeventtrigger")
             cursor.execute("DELETE FROM djstripe_event")
         self.clock.current = self.clock.current.replace(microsecond=0) + timedelta(days=1)
-        self.product = Product.objects.create(slug="mug", name="Mug", price=PRICE, currency="eur", stock=STOCK)
+        self.product = Product.objects.create(
+            slug="mug", name="Mug", price=PRICE, currency="eur", stock=STOCK
+        )
         self.initial_stock = {self.product.pk: STOCK}
-        self.staff, _ = get_user_model().objects.get_or_create(username="support-machine", defaults={"is_staff": True})
+        self.staff, _ = get_user_model().objects.get_or_create(
+            username="support-machine", defaults={"is_staff": True}
+        )
         self.form_count = 0
         self.webhooks_get_through = True
         self.last_status: dict[int, str] = {}
@@ -219,10 +224,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
             if fault in self.faults.planned:
                 self.faults.planned.remove(fault)
 
+    @contextmanager
     def boundary(self, spec: str):
-        return wire.boundary_fault(
-            BoundaryFault(spec, on_stall=self._stall_and_take_over, on_webhook=self.deliver_all_now)
-        )
+        """During one call, the planned fault fires the first time the call reaches its boundary."""
+        fault = BoundaryFault(spec, on_stall=self._stall_and_take_over, on_webhook=self.deliver_all_now)
+        try:
+            with wire.boundary_fault(fault):
+                yield fault
+        finally:
+            if spec != "none":
+                _event(f"boundary {spec} {'fired' if fault.fired else 'not reached'}")
 
     def _place(self, form: Form, fault: str, stripe: str = "ok") -> None:
         with self.stripe_says(stripe), self.boundary(fault):
@@ -311,7 +322,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     # --- Rules: Stripe -----------------------------------------------------------------------
 
-    @rule(call=st.sampled_from(sorted(wire.CALLS)), mode=st.sampled_from(wire.WIRE_MODES), times=st.integers(1, 3))
+    @rule(
+        call=st.sampled_from(sorted(wire.CALLS)),
+        mode=st.sampled_from(wire.WIRE_MODES),
+        times=st.integers(1, 3),
+    )
     @step
     def stripe_misbehaves(self, call, mode, times):
         """The next ``times`` calls of one kind to Stripe fail in one way."""
@@ -409,7 +424,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """Freeze, now, the newest undelivered event about this order's PaymentIntent."""
         order = form.order()
         pi_id = order.payment_intent_id if order else None
-        mine = [e for e in self.undelivered if pi_id and pi_id in (e["data"]["object"].get("id"), e["data"]["object"].get("payment_intent"))]
+        mine = [
+            evt
+            for evt in self.undelivered
+            if pi_id and pi_id in (evt["data"]["object"].get("id"), evt["data"]["object"].get("payment_intent"))
+        ]
         if not mine:
             return lambda: None
         evt = mine[-1]
@@ -462,7 +481,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _orders(self, *statuses) -> list[int]:
         return [pk for pk, status in sorted(self.status_now.items()) if status in statuses]
 
-    @rule(action=st.sampled_from(["cancel", "reconcile_now", "resend_confirmation"]), pick=PICK, stripe=PAYING)
+    @rule(
+        action=st.sampled_from(["cancel", "reconcile_now", "resend_confirmation"]),
+        pick=PICK,
+        stripe=PAYING,
+    )
     @step
     def support_acts(self, action, pick, stripe):
         """Support cancels an unpaid order, asks for a reconcile now, or resends a confirmation."""
@@ -491,7 +514,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         except ActionRefused:
             _event("support cancel -> refused")
 
-    @rule(pick=PICK, amount=st.sampled_from([700, None, 1, 1500, 3000]), request=st.integers(0, 2), stripe=REFUNDING)
+    @rule(
+        pick=PICK,
+        amount=st.sampled_from([700, None, 1, 1500, 3000]),
+        request=st.integers(0, 2),
+        stripe=REFUNDING,
+    )
     @step
     def support_refund(self, pick, amount, request, stripe):
         """A full (None) or partial refund; the same request number is a double-clicked button."""
@@ -518,7 +546,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
         order_id = orders[pick % len(orders)]
         try:
             support.resend_confirmation(
-                order_id=order_id, actor=self.staff, reason="lost it", request_token=f"resend-{order_id}-{pick % 2}"
+                order_id=order_id,
+                actor=self.staff,
+                reason="lost it",
+                request_token=f"resend-{order_id}-{pick % 2}",
             )
             _event("support resend -> queued")
         except ActionRefused:
@@ -556,7 +587,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         broken = [finding.line() for finding in audit_payments().broken]
         assert not broken, f"audit after convergence: {broken}"
         for message in OutboxMessage.objects.all():
-            STATS[f"outbox {message.kind} (attempts {min(message.attempts, 3)}{'+' if message.attempts > 3 else ''})"] += 1
+            attempts = f"{message.attempts}" if message.attempts <= 3 else "4+"
+            STATS[f"outbox {message.kind} (attempts {attempts})"] += 1
 
         for order in Order.objects.filter(pk__in=pending_at_stop):
             assert order.status_changed_at <= pending_at_stop[order.pk], (
@@ -565,7 +597,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
             )
             _event(f"converged -> {order.status}")
         for order in Order.objects.all():
-            STATS[f"final {order.status}{' (part refunded)' if 0 < order.refunded_amount < order.total_amount else ''}"] += 1
+            partly = " (part refunded)" if 0 < order.refunded_amount < order.total_amount else ""
+            STATS[f"final {order.status}{partly}"] += 1
 
     def _next_due(self):
         now = self.clock()
@@ -593,7 +626,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.status_now = dict(self.last_status)
         self.pis_now = [view.pis[pi_id] for pi_id in sorted(view.pis)]
         self.awaiting_3ds = [
-            (int(pi["metadata"]["order_id"]), pi["id"]) for pi in self.pis_now if pi["status"] == "requires_action"
+            (int(pi["metadata"]["order_id"]), pi["id"])
+            for pi in self.pis_now
+            if pi["status"] == "requires_action"
         ]
 
     def teardown(self):

@@ -11,7 +11,7 @@ test_regressions.py (it replays as written) and fix the application.
 import os
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.properties.machine import STATS
@@ -30,8 +30,11 @@ def test_every_interleaving_converges_with_the_books_right(machine):
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink, Phase.explain],
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.function_scoped_fixture,
+                HealthCheck.data_too_large,
+            ],
             print_blob=True,
         ),
     )

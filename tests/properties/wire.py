@@ -240,6 +240,9 @@ def deliver(event: dict, *, secret: str | None = None) -> int:
     signature = hmac.new(key, f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
     url = webhook_url(seed_local_account(), "")
     response = Client().post(
-        url, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=f"t={timestamp},v1={signature}"
+        url,
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=f"t={timestamp},v1={signature}",
     )
     return response.status_code
