@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 
 from orders import services
-from orders.models import Order, OrderEvent, OutboxMessage
+from orders.models import OrderEvent, OutboxMessage
 from payments import gateway
 from payments.exceptions import GatewayError, RequestRejected
 from shop import clock
@@ -209,7 +209,3 @@ def dispatch_due_messages(limit: int = 500) -> dict[str, int]:
         if state:
             counts[state] = counts.get(state, 0) + 1
     return counts
-
-
-def pending_for(order: Order) -> list[OutboxMessage]:
-    return list(order.outbox.filter(state=OutboxMessage.State.PENDING))

@@ -21,6 +21,17 @@ class AttentionItem:
     age: timedelta
     why: list[str]
 
+    @classmethod
+    def of(cls, order, *, now: datetime, why: list[str]) -> "AttentionItem":
+        return cls(
+            order_id=order.pk,
+            reference=order.reference,
+            status=order.status,
+            created_at=order.created_at,
+            age=now - order.created_at,
+            why=why,
+        )
+
 
 @dataclass(frozen=True)
 class LastRun:
@@ -169,27 +180,15 @@ def payments_health(
         counts=counts,
         oldest_pending=None
         if oldest is None
-        else AttentionItem(
-            order_id=oldest.pk,
-            reference=oldest.reference,
-            status=oldest.status,
-            created_at=oldest.created_at,
-            age=now - oldest.created_at,
-            why=[],
-        ),
+        else AttentionItem.of(oldest, now=now, why=[]),
         pending_past_grace=figures["past_grace"],
         stuck=figures["stuck"],
         stuck_after=stuck_after,
         refunds_failed=outbox["refunds_failed"],
         attention_count=attention_qs.count(),
         attention=[
-            AttentionItem(
-                order_id=order.pk,
-                reference=order.reference,
-                status=order.status,
-                created_at=order.created_at,
-                age=now - order.created_at,
-                why=_why(order, failed_kinds.get(order.pk, []), now=now, stuck_after=stuck_after),
+            AttentionItem.of(
+                order, now=now, why=_why(order, failed_kinds.get(order.pk, []), now=now, stuck_after=stuck_after)
             )
             for order in attention_orders
         ],
