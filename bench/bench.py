@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,15 @@ from bench.stack import PY, Stack
 DB_NAME = "shop_bench"
 TAG = "convergent-shop-bench"
 WEBHOOK_SECRET = "whsec_bench"
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_seconds() -> float:
+    """CPU time of this process, all threads (the load generator, or the ceiling's clients)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log(message: str) -> None:
@@ -167,15 +177,19 @@ class Bench:
         counter = iter(range(n))
         lock = threading.Lock()
         latencies: list[float] = []
+        server_ticks: list[int] = []
         run = os.urandom(4).hex()
 
         def worker(slot: int) -> None:
             product = products[slot % len(products)]
             with psycopg.connect(url) as conn:
+                backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                ticks = stack.cpu_ticks(backend)
                 while True:
                     with lock:
                         i = next(counter, None)
                     if i is None:
+                        server_ticks.append(stack.cpu_ticks(backend) - ticks)
                         return
                     started = time.perf_counter()
                     with conn.transaction():  # 1: record the order, reserve stock
@@ -210,12 +224,40 @@ class Bench:
                         latencies.append(time.perf_counter() - started)
 
         threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(concurrency)]
-        started = time.perf_counter()
+        started, client_cpu = time.perf_counter(), self_cpu_seconds()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return n / (time.perf_counter() - started), latencies
+        rate = n / (time.perf_counter() - started)
+        cpu = {"postgres": sum(server_ticks) / TICKS, "client (psycopg)": self_cpu_seconds() - client_cpu}
+        return rate, latencies, {name: seconds / n * 1000 for name, seconds in cpu.items()}
+
+    def cpu_counters(self) -> dict[str, dict[int, int]]:
+        """CPU ticks so far of each process serving the checkouts, by role (Linux /proc).
+
+        PostgreSQL's share is its backends connected to the benchmark's database (the web
+        workers keep theirs open: ``CONN_MAX_AGE``), not the whole shared server.
+        """
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                           [DB_NAME])
+            backends = [row[0] for row in cursor.fetchall()]
+        roles = {
+            "web (gunicorn)": self.stack.procs["web"].pid,
+            "Stripe fake": self.stack.procs["fast_stripe"].pid,
+        }
+        counters = {role: {p: stack.cpu_ticks(p) for p in [pid, *stack.descendants(pid)]}
+                    for role, pid in roles.items()}
+        counters["postgres"] = {p: stack.cpu_ticks(p) for p in backends}
+        return counters
+
+    @staticmethod
+    def cpu_spent(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -> dict[str, float]:
+        """Seconds of CPU per role between two ``cpu_counters`` (a process new since counts whole)."""
+        return {role: sum(t - before[role].get(p, 0) for p, t in after[role].items()) / TICKS for role in after}
 
     def count_round_trips(self, path_fn, *, method: str = "get", data_fn=None, repeat: int = 3) -> dict:
         """Statements and transactions of one request, counted in-process with Django's test client."""
@@ -248,8 +290,12 @@ class Bench:
             statements.append(count["q"])
             commits.append(count["c"])
         q, c = statistics.median(statements), statistics.median(commits)
-        # psycopg sends BEGIN and COMMIT as round trips of their own.
-        return {"statements": q, "transactions": c, "round_trips": q + 2 * c}
+        # psycopg sends BEGIN and COMMIT as round trips of their own; with CONN_HEALTH_CHECKS
+        # Django also sends a "SELECT 1" of its own when a request first uses its connection.
+        from django.conf import settings
+
+        checks = 1 if settings.DATABASES["default"].get("CONN_HEALTH_CHECKS") else 0
+        return {"statements": q, "transactions": c, "health_checks": checks, "round_trips": q + 2 * c + checks}
 
     def checkout_round_trips(self, products) -> dict:
         product = products[0]
@@ -270,12 +316,15 @@ class Bench:
         log(f"checkout: preparing {n} customers (cart + checkout form, untimed)")
         prepared = self.prepare_checkouts(n, products)
         log(f"checkout: {n} POST /checkout/ through gunicorn ({self.args.web_workers} workers), {c} at a time")
+        before, load_cpu = self.cpu_counters(), self_cpu_seconds()
         latencies, statuses, wall = self.fire(prepared, c)
+        load_cpu = self_cpu_seconds() - load_cpu
+        cpu = {**self.cpu_spent(before, self.cpu_counters()), "load generator": load_cpu}
         from orders.models import Order, OrderStatus
 
         paid = Order.objects.filter(status=OrderStatus.PAID).count()
         log(f"checkout: database ceiling, same writes in two transactions, {c} connections")
-        ceiling, db_lat = self.db_ceiling(n, c, products)
+        ceiling, db_lat, db_cpu = self.db_ceiling(n, c, products)
         trips = self.checkout_round_trips(products)
         rate = statuses[302] / wall
         self.results["checkout"] = {
@@ -283,6 +332,8 @@ class Bench:
             "p50_ms": pct(latencies, 0.5) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
             "db_ceiling_orders_per_s": ceiling, "db_p50_ms": pct(db_lat, 0.5) * 1000,
             "ratio_to_db_ceiling": rate / ceiling, **trips,
+            "cpu_ms_per_order": {role: seconds / max(statuses[302], 1) * 1000 for role, seconds in cpu.items()},
+            "db_ceiling_cpu_ms_per_order": db_cpu,
         }
 
     # --- pending page ---------------------------------------------------------------------
@@ -438,7 +489,17 @@ class Bench:
             print(f"             database ceiling for the same writes: {x['db_ceiling_orders_per_s']:.0f} orders/s "
                   f"(p50 {x['db_p50_ms']:.1f} ms) -> ratio {x['ratio_to_db_ceiling']:.2f}")
             print(f"             per checkout: {x['statements']:.0f} SQL statements in {x['transactions']:.0f} "
-                  f"transactions = {x['round_trips']:.0f} database round trips")
+                  f"transactions + {x.get('health_checks', 0)} connection health check = "
+                  f"{x['round_trips']:.0f} database round trips")
+            if "cpu_ms_per_order" in x:
+                ours, bare = x["cpu_ms_per_order"], x["db_ceiling_cpu_ms_per_order"]
+                cores = os.cpu_count() or 1
+                print("             CPU per checkout: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ours.items())
+                      + f" = {sum(ours.values()):.1f} ms -> {cores} cores allow <= "
+                      f"{cores * 1000 / sum(ours.values()):.0f} orders/s")
+                print("             CPU per ceiling order: " + ", ".join(f"{k} {v:.2f} ms" for k, v in bare.items())
+                      + f" = {sum(bare.values()):.2f} ms (PostgreSQL: ours {ours['postgres']:.1f} ms, "
+                      f"{ours['postgres'] / max(bare['postgres'], 1e-9):.1f}x the bare writes)")
         if "pending" in r:
             x = r["pending"]
             print(f"pending    : {x['polls_per_s']:.0f} polls/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms, "

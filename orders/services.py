@@ -42,6 +42,11 @@ from shop.models import Product
 
 logger = logging.getLogger(__name__)
 
+# The outbox's uniqueness key, as its constraint declares it.
+OUTBOX_KEY = next(
+    c.fields for c in OutboxMessage._meta.constraints if c.name == "outbox_one_per_order_kind"
+)
+
 CANCELLABLE_PI_STATUSES = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
@@ -54,7 +59,7 @@ def policy(name: str):
 # --- The state machine -------------------------------------------------------------------
 
 
-def record_event(
+def build_event(
     order: Order,
     *,
     kind: str,
@@ -65,8 +70,8 @@ def record_event(
     from_status: str = "",
     to_status: str = "",
 ) -> OrderEvent:
-    """Append an entry to the order's timeline."""
-    return OrderEvent.objects.create(
+    """A timeline entry, not yet saved (to be written with others in one statement)."""
+    return OrderEvent(
         order=order,
         at=clock.now(),
         kind=kind,
@@ -77,6 +82,13 @@ def record_event(
         from_status=from_status,
         to_status=to_status,
     )
+
+
+def record_event(order: Order, **fields) -> OrderEvent:
+    """Append an entry to the order's timeline."""
+    event = build_event(order, **fields)
+    event.save(force_insert=True)
+    return event
 
 
 def lock_order(order_id: int) -> Order:
@@ -100,7 +112,11 @@ def transition_locked(
     details: dict | None = None,
     actor=None,
 ) -> Order:
-    """Move a locked order to ``to_status`` and record it: the only writer of ``status``."""
+    """Move a locked order to ``to_status`` and record it: the only writer of ``status``.
+
+    An order that leaves the pending states no longer needs a driver, so its lease is
+    cleared in the same write (a late ``release_lease`` then matches nothing).
+    """
     from_status = order.status
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status} is not allowed")
@@ -111,17 +127,12 @@ def transition_locked(
         order.status_reason = reason[:255]
     if to_status in STOCK_RELEASING_STATUSES and not order.stock_released:
         _release_stock(order)
+    update_fields = ["status", "status_changed_at", "status_reason", "stock_released", "next_attempt_at"]
     if to_status not in PENDING_STATUSES:
         order.next_attempt_at = None
-    order.save(
-        update_fields=[
-            "status",
-            "status_changed_at",
-            "status_reason",
-            "stock_released",
-            "next_attempt_at",
-        ]
-    )
+        order.lease_until, order.lease_token = None, ""
+        update_fields += ["lease_until", "lease_token"]
+    order.save(update_fields=update_fields)
     record_event(
         order,
         kind=OrderEvent.Kind.TRANSITION,
@@ -158,17 +169,44 @@ def enqueue_outbox(
     the same confirmation email, one row exists and one email goes out.
     """
     now = clock.now()
-    message, created = OutboxMessage.objects.get_or_create(
-        order=order,
-        kind=kind,
-        discriminator=discriminator,
-        defaults={"payload": payload or {}, "available_at": now, "created_at": now},
+    message = OutboxMessage(
+        order=order, kind=kind, discriminator=discriminator, payload=payload or {},
+        available_at=now, created_at=now,
     )
-    if created:
+    if _insert_unless_present(message):
         from orders.tasks import schedule_outbox_dispatch
 
         transaction.on_commit(lambda: schedule_outbox_dispatch(message.pk))
-    return message
+        return message
+    return OutboxMessage.objects.get(order=order, kind=kind, discriminator=discriminator)
+
+
+def _insert_unless_present(message: OutboxMessage) -> bool:
+    """Insert the row unless its (order, kind, discriminator) exists; True if inserted.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, and SQLite >= 3.35 for
+    the demo) where ``get_or_create`` takes four round trips: SELECT, SAVEPOINT, INSERT,
+    RELEASE. It is on every checkout's path.
+    """
+    fields = [f for f in OutboxMessage._meta.concrete_fields if not f.primary_key]
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(OutboxMessage._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(quote(OutboxMessage._meta.get_field(n).column) for n in OUTBOX_KEY)}) "
+        f"DO NOTHING RETURNING {quote(OutboxMessage._meta.pk.column)}"
+    )
+    params = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    return True
 
 
 # --- Step 1: record the order ----------------------------------------------------------
@@ -181,9 +219,18 @@ class LineRequest:
 
 
 def record_order(
-    *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
+    *,
+    lines: Iterable[LineRequest],
+    email: str,
+    payment_method_id: str,
+    checkout_token: str,
+    lease_token: str = "",
 ) -> Order:
-    """Commit the order in PAYMENT_STARTING with its lines, total and reserved stock."""
+    """Commit the order in PAYMENT_STARTING with its lines, total and reserved stock.
+
+    With ``lease_token`` the order is committed already leased to its creator, who drives
+    its payment next: no other driver takes it meanwhile, and no separate claim is needed.
+    """
     lines = sorted(lines, key=lambda line: line.product_id)
     if not lines:
         raise EmptyCart("Your cart is empty.")
@@ -203,6 +250,8 @@ def record_order(
             created_at=now,
             status_changed_at=now,
             next_attempt_at=now + policy("GRACE_PERIOD"),
+            lease_token=lease_token,
+            lease_until=now + policy("DRIVER_LEASE") if lease_token else None,
         )
         for line in lines:
             product = products[line.product_id]
@@ -236,28 +285,32 @@ def record_order(
 def place_order(
     *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
 ) -> Order:
-    """Record the order, then drive its payment; a resubmitted form drives the same order."""
-    existing = Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
-    if existing is not None:
-        # A resubmitted form (double click, reload, second tab), whatever the cart holds now.
-        return drive_payment(existing, cause="checkout_retry")
+    """Record the order, then drive its payment; a resubmitted form drives the same order.
+
+    The checkout token is unique, so a resubmitted form (double click, reload, second tab)
+    fails to record a second order, whatever its cart holds now, and drives the first.
+    """
+    lease_token = uuid.uuid4().hex
     try:
         order = record_order(
             lines=lines,
             email=email,
             payment_method_id=payment_method_id,
             checkout_token=checkout_token,
+            lease_token=lease_token,
         )
-    except IntegrityError as exc:
-        existing = Order.objects.filter(checkout_token=checkout_token).first()
-        if existing is None:
+    except (IntegrityError, EmptyCart, OutOfStock) as exc:
+        existing = Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
+        if existing is not None:
+            logger.info("checkout resubmitted", extra={"order_id": existing})
+            return drive_payment(existing, cause="checkout_retry")
+        if isinstance(exc, IntegrityError):
             raise CheckoutNotStarted("We could not start your payment.") from exc
-        logger.info("checkout resubmitted", extra={"order_id": existing.pk})
-        return drive_payment(existing.pk, cause="checkout_retry")
+        raise
     except DatabaseError as exc:
         logger.warning("could not record order", extra={"checkout_token": checkout_token})
         raise CheckoutNotStarted("We could not start your payment.") from exc
-    return drive_payment(order.pk, cause="checkout")
+    return drive_payment(order.pk, cause="checkout", lease_token=lease_token, leased_order=order)
 
 
 # --- Step 2: drive the payment ---------------------------------------------------------
@@ -322,12 +375,31 @@ def key_is_fresh(order: Order) -> bool:
     return clock.now() < order.created_at + policy("GIVE_UP_AFTER")
 
 
-def attach_payment_intent(order_id: int, payment_intent_id: str) -> str | None:
-    """Write the PaymentIntent id on the order if none is there; return the id the row holds."""
-    Order.objects.filter(pk=order_id, payment_intent_id__isnull=True).update(
-        payment_intent_id=payment_intent_id
-    )
-    return Order.objects.filter(pk=order_id).values_list("payment_intent_id", flat=True).first()
+def attach_payment_intent(
+    order_id: int, payment_intent_id: str, *, cause: str = "", stripe_status: str = ""
+) -> str | None:
+    """Write the PaymentIntent id on the order if none is there; return the id the row holds.
+
+    The write and its timeline entry are one short transaction (the call is recorded even
+    if another driver's PaymentIntent was recorded first).
+    """
+    with transaction.atomic():
+        attached = Order.objects.filter(pk=order_id, payment_intent_id__isnull=True).update(
+            payment_intent_id=payment_intent_id
+        )
+        recorded = (
+            payment_intent_id
+            if attached
+            else Order.objects.filter(pk=order_id).values_list("payment_intent_id", flat=True).first()
+        )
+        record_event(
+            Order(pk=order_id),  # the entry needs only the id: no read of the row
+            kind=OrderEvent.Kind.STRIPE,
+            cause=cause,
+            message="PaymentIntent created (unconfirmed) and recorded",
+            details={"payment_intent": payment_intent_id, "status": stripe_status, "recorded": recorded},
+        )
+    return recorded
 
 
 def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
@@ -339,13 +411,7 @@ def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
         order_reference=order.reference,
         idempotency_key=f"{order.idempotency_key}:create",
     )
-    recorded = attach_payment_intent(order.pk, pi.id)
-    _record_stripe_call(
-        order.pk,
-        "PaymentIntent created (unconfirmed) and recorded",
-        cause=cause,
-        details={"payment_intent": pi.id, "status": pi.status, "recorded": recorded},
-    )
+    recorded = attach_payment_intent(order.pk, pi.id, cause=cause, stripe_status=pi.status)
     if recorded != pi.id:
         # Another driver recorded its PaymentIntent first. Ours was never confirmed, so no
         # money can move through it; cancel it so it does not linger.
@@ -357,7 +423,11 @@ def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
     return pi
 
 
-def _confirm(order: Order, pi: PaymentIntentSnapshot, *, cause: str) -> PaymentIntentSnapshot:
+def _confirm(
+    order: Order, pi: PaymentIntentSnapshot, *, cause: str
+) -> tuple[PaymentIntentSnapshot, OrderEvent | None]:
+    """Confirm the recorded PaymentIntent; return what Stripe says and, on success, its
+    timeline entry (unsaved: the apply that follows writes it in its own transaction)."""
     try:
         confirmed = gateway.confirm_payment_intent(
             payment_intent_id=pi.id, idempotency_key=f"{order.idempotency_key}:confirm"
@@ -367,7 +437,7 @@ def _confirm(order: Order, pi: PaymentIntentSnapshot, *, cause: str) -> PaymentI
             order.pk, "Payment declined", cause=cause, details={"payment_intent": pi.id, "code": exc.code}
         )
         try:
-            return gateway.retrieve_payment_intent(pi.id)
+            return gateway.retrieve_payment_intent(pi.id), None
         except (OutcomeUnknown, RequestRejected):
             # Stripe said "declined" in so many words: that is the truth about this attempt.
             return PaymentIntentSnapshot(
@@ -378,10 +448,10 @@ def _confirm(order: Order, pi: PaymentIntentSnapshot, *, cause: str) -> PaymentI
                 metadata=pi.metadata,
                 last_error_code=exc.code,
                 last_error_message=exc.message,
-            )
+            ), None
     except RequestRejected:
         # Typically a concurrent driver confirmed first; read what happened.
-        return gateway.retrieve_payment_intent(pi.id)
+        return gateway.retrieve_payment_intent(pi.id), None
     except OutcomeUnknown as exc:
         _record_stripe_call(
             order.pk,
@@ -389,36 +459,49 @@ def _confirm(order: Order, pi: PaymentIntentSnapshot, *, cause: str) -> PaymentI
             cause=cause,
             details={"payment_intent": pi.id, "error": str(exc)},
         )
-        return gateway.retrieve_payment_intent(pi.id)
-    _record_stripe_call(
-        order.pk,
-        "PaymentIntent confirmed",
+        return gateway.retrieve_payment_intent(pi.id), None
+    note = build_event(
+        order,
+        kind=OrderEvent.Kind.STRIPE,
         cause=cause,
+        message="PaymentIntent confirmed",
         details={"payment_intent": confirmed.id, "status": confirmed.status},
     )
-    return confirmed
+    return confirmed, note
 
 
-def drive_payment(order_id: int, *, cause: str, lease_token: str | None = None) -> Order:
+def drive_payment(
+    order_id: int, *, cause: str, lease_token: str | None = None, leased_order: Order | None = None
+) -> Order:
     """Push a pending order's payment one step further; safe to call from anywhere, any time.
 
     Never raises for Stripe or database trouble: an unknown outcome leaves the order pending
     (with a backoff) for the reconciler. Returns the order as it stands afterwards.
+
+    ``leased_order`` is an order this process has just committed already leased to
+    ``lease_token`` (``record_order``): it is driven as it is, without claiming or reading
+    it again.
     """
-    token = claim_lease(order_id, token=lease_token)
-    if token is None:
-        return Order.objects.get(pk=order_id)
+    if leased_order is not None and lease_token and leased_order.lease_token == lease_token:
+        token, order = lease_token, leased_order
+    else:
+        token, order = claim_lease(order_id, token=lease_token), None
+        if token is None:
+            return Order.objects.get(pk=order_id)
+    result = None
     try:
-        order = Order.objects.get(pk=order_id)
+        order = order or Order.objects.get(pk=order_id)
         if not order.is_pending or not key_is_fresh(order):
             return order
+        note = None
         if order.payment_intent_id is None:
             pi = _create_and_attach(order, cause=cause)
         else:
             pi = gateway.retrieve_payment_intent(order.payment_intent_id)
         if pi.status == "requires_confirmation":
-            pi = _confirm(order, pi, cause=cause)
-        return apply_payment_intent(order_id, pi, cause=cause)
+            pi, note = _confirm(order, pi, cause=cause)
+        result = apply_payment_intent(order_id, pi, cause=cause, note=note)
+        return result
     except OutcomeUnknown as exc:
         note_attempt_failed(order_id, str(exc), cause=cause)
     except RequestRejected as exc:
@@ -428,7 +511,9 @@ def drive_payment(order_id: int, *, cause: str, lease_token: str | None = None) 
         logger.warning("database failed while driving payment", extra={"order_id": order_id})
         note_attempt_failed(order_id, f"database error: {exc}", cause=cause)
     finally:
-        release_lease(order_id, token)
+        # An order that reached its end had its lease cleared by that same write.
+        if result is None or result.is_pending:
+            release_lease(order_id, token)
     try:
         return Order.objects.get(pk=order_id)
     except DatabaseError:
@@ -462,15 +547,24 @@ def _handle_rejected(order_id: int, exc: RequestRejected, *, cause: str) -> None
 
 
 def apply_payment_intent(
-    order_id: int, pi: PaymentIntentSnapshot, *, cause: str, event_kind: str = OrderEvent.Kind.STRIPE
+    order_id: int,
+    pi: PaymentIntentSnapshot,
+    *,
+    cause: str,
+    event_kind: str = OrderEvent.Kind.STRIPE,
+    note: OrderEvent | None = None,
 ) -> Order:
     """Apply what Stripe says about a PaymentIntent to its order, under the order's row lock.
 
     Idempotent and order-insensitive: a stale or repeated snapshot never moves a final
     order, and money that arrives for an order that can no longer take it is refunded.
+    ``note`` (an unsaved timeline entry, e.g. the confirm call that produced ``pi``) is
+    written in the same transaction, before whatever the snapshot causes.
     """
     with transaction.atomic():
         order = lock_order(order_id)
+        if note is not None:
+            note.save(force_insert=True)
         if order.payment_intent_id and pi.id != order.payment_intent_id:
             _handle_foreign_payment_intent(order, pi, cause=cause)
             return order

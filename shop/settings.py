@@ -92,7 +92,7 @@ STATIC_URL = "static/"
 
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "shop.sessions"  # database sessions, saved without a transaction of their own
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)

@@ -122,3 +122,48 @@ def test_out_of_stock_records_nothing(checkout, make_product, stripe_api):
     assert stripe_api.payment_intents() == []
     product.refresh_from_db()
     assert product.stock == 1
+
+
+def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its_order(checkout, stripe_api, make_product):
+    from orders.exceptions import EmptyCart
+
+    product = make_product(stock=1)
+    first = checkout(product=product, token="tok-resubmit-gone-00000000")
+    # The one unit is sold (to this order): the same form again would be out of stock...
+    again = checkout(product=product, token="tok-resubmit-gone-00000000")
+    assert again.pk == first.pk
+    # ...and a resubmit from a tab whose cart is now empty lands on the order too.
+    empty = services.place_order(
+        lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-resubmit-gone-00000000"
+    )
+    assert empty.pk == first.pk
+    with pytest.raises(EmptyCart):
+        services.place_order(lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new")
+    assert Order.objects.count() == 1
+    assert len(stripe_api.payment_intents()) == 1
+
+
+def test_an_order_that_reached_its_end_holds_no_driver_lease(checkout, stripe_api):
+    paid = checkout()
+    declined = checkout(CARD_DECLINED)
+    for order in (paid, declined):
+        order.refresh_from_db()
+        assert not order.is_pending
+        assert (order.lease_token, order.lease_until) == ("", None)
+
+
+def test_a_recorded_order_is_leased_to_its_creator_until_it_is_driven(make_product, stripe_api):
+    """Step 1 commits the order already leased: no reconciler can take it before its creator."""
+    product = make_product()
+    order = services.record_order(
+        lines=[services.LineRequest(product.pk, 1)],
+        email="ann@example.com",
+        payment_method_id=stripe_api.payment_method(),
+        checkout_token="tok-leased-0000000000000",
+        lease_token="creator",
+    )
+    assert services.claim_lease(order.pk) is None  # anyone else is refused
+    driven = services.drive_payment(order.pk, cause="checkout", lease_token="creator", leased_order=order)
+    assert driven.status == OrderStatus.PAID
+    assert len(stripe_api.payment_intents()) == 1
+

@@ -397,3 +397,29 @@ def test_wrong_http_methods_are_refused(client, checkout, method, path):
 def test_long_wait_deadline_is_shorter_than_the_give_up_deadline():
     # The page promises the customer "it will go through or be cancelled": keep that true.
     assert settings.PAYMENTS["LONG_WAIT"] < settings.PAYMENTS["GIVE_UP_AFTER"] - timedelta(minutes=1)
+
+
+
+def test_a_checkout_takes_few_statements_in_three_transactions(shopper, stripe_api, monkeypatch):
+    """Round trips per checkout (see the checkout benchmark): a regression here costs throughput.
+
+    16 statements: the session; the form's token; the cart's products; step 1 (products,
+    order, stock, line, timeline); the PaymentIntent's id and its timeline entry; step 3
+    (lock, timeline x2, status, outbox); the session again. Plus, outside the tests, the
+    outbox's task (here queued synchronously, so left out).
+    """
+    from django.test.utils import CaptureQueriesContext
+
+    queued = []
+    monkeypatch.setattr("orders.tasks.schedule_outbox_dispatch", queued.append)
+    pm = stripe_api.payment_method(CARD_OK)
+    with CaptureQueriesContext(connection) as captured:
+        response = pay(shopper, stripe_api, pm=pm)
+    order = Order.objects.get()
+    assert response.status_code == 302 and response.url == order.get_absolute_url()
+    assert order.status == OrderStatus.PAID
+    assert queued == [order.outbox.get().pk]
+    sql = [q["sql"] for q in captured.captured_queries]
+    statements = [s for s in sql if s not in ("BEGIN", "COMMIT")]
+    assert sql.count("BEGIN") == 3, "\n".join(q[:90] for q in sql)
+    assert len(statements) <= 16, "\n".join(statements)

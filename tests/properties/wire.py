@@ -146,9 +146,9 @@ def boundary_fault(fault: BoundaryFault):
         fault.at("recorded")
         return real_drive(order_id, **kwargs)
 
-    def attach_payment_intent(order_id, payment_intent_id):
+    def attach_payment_intent(order_id, payment_intent_id, **kwargs):
         fault.at("created")
-        return real_attach(order_id, payment_intent_id)
+        return real_attach(order_id, payment_intent_id, **kwargs)
 
     def confirm_payment_intent(**kwargs):
         fault.at("attached")

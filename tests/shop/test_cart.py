@@ -201,3 +201,37 @@ def test_empty_cart_page_invites_to_browse(client):
     page = client.get("/cart/").content.decode()
     assert "Your cart is empty" in page
     assert "checkout-link" not in page
+
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a request
+def test_a_session_change_is_saved_in_one_statement(client, make_product):
+    """shop.sessions: an existing session is updated by one UPDATE, with no transaction around it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    product = make_product(stock=5)
+    client.post("/cart/add/", {"product_id": product.pk, "quantity": 1})  # creates the session
+    with CaptureQueriesContext(connection) as captured:
+        client.post("/cart/add/", {"product_id": product.pk, "quantity": 1})
+    writes = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith('UPDATE "django_session"'), writes
+    assert client.session["cart"] == {str(product.pk): 2}
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a request
+def test_a_session_deleted_while_in_use_is_not_silently_recreated():
+    """Deleted between load and save (logged out elsewhere): the save fails as Django's would."""
+    from django.contrib.sessions.backends.base import UpdateError
+    from django.contrib.sessions.models import Session
+
+    from shop.sessions import SessionStore
+
+    store = SessionStore()
+    store["cart"] = {"1": 1}
+    store.create()
+    Session.objects.filter(session_key=store.session_key).delete()
+    store["cart"] = {"1": 2}
+    with pytest.raises(UpdateError):
+        store.save()
+    assert not Session.objects.exists()
