@@ -125,7 +125,7 @@ def _status_context(order, *, for_poller: bool = False):
         # Only the full page runs Stripe.js (the poller reloads the page to get there), so
         # the poller never costs a Stripe call.
         "client_secret": "" if for_poller else services.client_secret_for(order),
-        "lines": list(order.lines.all()),
+        "lines": order.lines.all(),  # read only by a template that lists them (not the poller's)
         "waited_too_long": selectors.waited_too_long(order),
         "failure_reason": (
             selectors.failure_reason_for_customer(order)

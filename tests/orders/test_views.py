@@ -311,6 +311,26 @@ def test_status_fragment_keeps_polling_while_pending_and_stops_once_paid(client,
     assert "Thank you" in final.content.decode() and 'data-state="paid"' in final.content.decode()
 
 
+
+def test_a_poll_of_a_pending_order_reads_only_the_order(shopper, stripe_api, faults):
+    """The poller runs every second or so per waiting customer: one query, no session read,
+    even with the customer's session cookie (the full page reads the cart size and lines)."""
+    from django.test.utils import CaptureQueriesContext
+
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+    pay(shopper, stripe_api)
+    faults.clear()
+    order = Order.objects.get()
+    assert order.is_pending and shopper.cookies.get("sessionid")
+    with CaptureQueriesContext(connection) as captured:
+        poll = shopper.get(f"/orders/{order.public_token}/status/")
+    assert poll.status_code == 200 and 'data-state="payment_starting"' in poll.content.decode()
+    assert [q["sql"].split(" FROM ")[1].split(" ")[0] for q in captured.captured_queries] == ['"orders_order"']
+
+    page = shopper.get(order.get_absolute_url()).content.decode()
+    assert "Cart (0)" in page and "2 × Enamel mug" in page
+
 def test_after_an_unusually_long_wait_the_page_says_so_with_a_support_reference(client, checkout, faults, clock):
     order = pending_with_money_taken(checkout, faults)
     assert "taking longer than usual" not in client.get(order.get_absolute_url()).content.decode()
