@@ -478,11 +478,17 @@ def drive_payment(
     Never raises for Stripe or database trouble: an unknown outcome leaves the order pending
     (with a backoff) for the reconciler. Returns the order as it stands afterwards.
 
-    ``leased_order`` is an order this process has just committed already leased to
-    ``lease_token`` (``record_order``): it is driven as it is, without claiming or reading
-    it again.
+    ``leased_order`` is the order as just read or written by a caller holding its lease
+    under ``lease_token`` (``record_order``, the reconciler's batch claim): while that
+    lease runs it is driven as it is, without claiming or reading it again.
     """
-    if leased_order is not None and lease_token and leased_order.lease_token == lease_token:
+    if (
+        leased_order is not None
+        and lease_token
+        and leased_order.lease_token == lease_token
+        and leased_order.lease_until is not None
+        and leased_order.lease_until > clock.now()
+    ):
         token, order = lease_token, leased_order
     else:
         token, order = claim_lease(order_id, token=lease_token), None

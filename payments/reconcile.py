@@ -83,7 +83,10 @@ def reconcile_order(order_id: int, *, lease_token: str | None = None) -> str:
             lease_token=lease_token,
         )
     else:
-        order = services.drive_payment(order_id, cause="reconciler", lease_token=lease_token)
+        # The order was read under the batch's lease: drive it without claiming it again.
+        order = services.drive_payment(
+            order_id, cause="reconciler", lease_token=lease_token, leased_order=order
+        )
         if order.is_pending and _not_backed_off(order):
             # Stripe answered but the payment is still in flight (processing, 3-D Secure):
             # look again later rather than at once.

@@ -261,3 +261,25 @@ def test_amount_mismatch_is_refunded_not_kept(checkout, faults, stripe_api):
     assert order.status == OrderStatus.CANCELED
     assert "refunded in full" in order.status_reason
     assert sum(r["amount"] for r in stripe_api.refunds(wrong["id"])) == wrong["amount"]
+
+
+def test_converging_an_order_costs_few_statements(checkout, lost_confirm_reply, faults, clock, monkeypatch):
+    """Per order, after the batch claim: read it; step 3 (lock, status, timeline, outbox). It is
+    driven under the batch's lease, neither claimed again nor re-read (see the reconciler
+    benchmark); the outbox task is left out (queued synchronously in the tests)."""
+    from django.test.utils import CaptureQueriesContext
+
+    order = checkout()
+    faults.clear()
+    clock.advance(seconds=settings.PAYMENTS["GRACE_PERIOD"].total_seconds() + 1)
+    monkeypatch.setattr("orders.tasks.schedule_outbox_dispatch", lambda message_id: None)
+    token = "batch-lease"
+    assert claim_batch(size=10, token=token) == [order.pk]
+    with CaptureQueriesContext(connection) as captured:
+        from payments.reconcile import reconcile_order
+
+        assert reconcile_order(order.pk, lease_token=token) == OrderStatus.PAID
+    statements = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert len(statements) <= 5, "\n".join(s[:100] for s in statements)
+    order.refresh_from_db()
+    assert (order.status, order.lease_token, order.lease_until) == (OrderStatus.PAID, "", None)
