@@ -70,7 +70,7 @@ def build_event(
     from_status: str = "",
     to_status: str = "",
 ) -> OrderEvent:
-    """A timeline entry, not yet saved (to be written with others in one statement)."""
+    """A timeline entry, not yet saved: for a caller that writes it in a later transaction."""
     return OrderEvent(
         order=order,
         at=clock.now(),
@@ -127,7 +127,9 @@ def transition_locked(
         order.status_reason = reason[:255]
     if to_status in STOCK_RELEASING_STATUSES and not order.stock_released:
         _release_stock(order)
-    update_fields = ["status", "status_changed_at", "status_reason", "stock_released", "next_attempt_at"]
+    update_fields = [
+        "status", "status_changed_at", "status_reason", "stock_released", "next_attempt_at"
+    ]
     if to_status not in PENDING_STATUSES:
         order.next_attempt_at = None
         order.lease_until, order.lease_token = None, ""
@@ -188,15 +190,15 @@ def _insert_unless_present(message: OutboxMessage) -> bool:
     the demo) where ``get_or_create`` takes four round trips: SELECT, SAVEPOINT, INSERT,
     RELEASE. It is on every checkout's path.
     """
-    fields = [f for f in OutboxMessage._meta.concrete_fields if not f.primary_key]
+    meta = OutboxMessage._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
+    key = ", ".join(quote(meta.get_field(name).column) for name in OUTBOX_KEY)
     sql = (
-        f"INSERT INTO {quote(OutboxMessage._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({', '.join(quote(OutboxMessage._meta.get_field(n).column) for n in OUTBOX_KEY)}) "
-        f"DO NOTHING RETURNING {quote(OutboxMessage._meta.pk.column)}"
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {quote(meta.pk.column)}"
     )
     params = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
@@ -300,7 +302,9 @@ def place_order(
             lease_token=lease_token,
         )
     except (IntegrityError, EmptyCart, OutOfStock) as exc:
-        existing = Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
+        existing = (
+            Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
+        )
         if existing is not None:
             logger.info("checkout resubmitted", extra={"order_id": existing})
             return drive_payment(existing, cause="checkout_retry")
@@ -390,14 +394,18 @@ def attach_payment_intent(
         recorded = (
             payment_intent_id
             if attached
-            else Order.objects.filter(pk=order_id).values_list("payment_intent_id", flat=True).first()
+            else Order.objects.filter(pk=order_id)
+            .values_list("payment_intent_id", flat=True)
+            .first()
         )
         record_event(
             Order(pk=order_id),  # the entry needs only the id: no read of the row
             kind=OrderEvent.Kind.STRIPE,
             cause=cause,
             message="PaymentIntent created (unconfirmed) and recorded",
-            details={"payment_intent": payment_intent_id, "status": stripe_status, "recorded": recorded},
+            details={
+                "payment_intent": payment_intent_id, "status": stripe_status, "recorded": recorded
+            },
         )
     return recorded
 
