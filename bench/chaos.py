@@ -36,7 +36,8 @@ from bench import stack
 from bench.forms import hidden_fields
 from bench.stack import PY, Stack
 
-DB_NAME = "shop_chaos"
+# BENCH_CHAOS_DB: another database for a second checkout of the repo running its own chaos runs.
+DB_NAME = os.environ.get("BENCH_CHAOS_DB", "shop_chaos")
 TAG = "convergent-shop-chaos"
 CARDS = [("4242424242424242", 0.85), ("4000000000000341", 0.15)]  # ok / declined at charge
 PG_VERSION = next(iter(sorted(p.name for p in Path("/etc/postgresql").glob("*"))), "") if Path("/etc/postgresql").exists() else ""
