@@ -8,6 +8,7 @@ killed at the end if still there.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,12 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WAITING_ON_QUEUE_PIPE = ("anon_pipe_read", "pipe_read")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:
