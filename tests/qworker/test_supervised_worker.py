@@ -108,3 +108,14 @@ def test_sigterm_stops_a_cluster_that_cannot_stop_by_killing_it_after_the_stop_t
     assert process.proc.wait(timeout=30) == 0, process.log()
     assert "did not stop within 2s; killing its process group" in process.log()
     assert process.leftovers() == []
+
+
+def test_cluster_whose_supervisor_is_killed_kills_itself(worker):
+    process = worker()
+    cluster = process.wait_for_cluster()
+
+    process.proc.kill()  # SIGKILL: the supervisor cannot stop anything
+
+    wait_for("the orphaned cluster gone", lambda: not [pid for pid in cluster.pids if alive(pid)],
+             timeout=15, log=process.log)
+    assert "the process that started this cluster is gone" in process.log()
