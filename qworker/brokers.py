@@ -16,7 +16,7 @@ def broker_settings(url: str) -> dict:
     if scheme not in REDIS_SCHEMES:
         raise ImproperlyConfigured(
             f"Q_BROKER_URL must be empty (tasks queued in the database) or a Redis URL "
-            f"({', '.join(s + '://' for s in REDIS_SCHEMES)}), not one starting {scheme + '://' if scheme else url[:20]!r}"
+            f"({', '.join(s + '://' for s in REDIS_SCHEMES)}), not one starting {scheme + '://'!r}"
         )
     if importlib.util.find_spec("redis") is None:
         raise ImproperlyConfigured(

@@ -79,7 +79,9 @@ def check_django_q() -> None:
         # The sentinel is built from the module global install() replaces, in a forked
         # process that inherits it and the heartbeat's shared memory.
         if "Sentinel" not in _code_names(q_cluster.Cluster.start):
-            problems.append("Cluster.start no longer builds its sentinel from django_q.cluster.Sentinel")
+            problems.append(
+                "Cluster.start no longer builds its sentinel from django_q.cluster.Sentinel"
+            )
         if q_cluster.get_mp_context().get_start_method() != "fork":
             problems.append("django-q2 does not fork its processes here")
         if not {"reincarnate", "Stat"} <= _code_names(sentinel.guard):
@@ -119,7 +121,10 @@ def wedge_risk(sentinel, process) -> str | None:
     if process is sentinel.pusher:
         return f"pusher {process.pid} {how} (it may have held the task queue's writer lock)"
     if int(process.timer.value) == IDLE:
-        return f"worker {process.pid} {how} while idle (it waits on the task queue holding its reader lock)"
+        return (
+            f"worker {process.pid} {how} while idle "
+            "(it waits on the task queue holding its reader lock)"
+        )
     return None  # mid-task (timer > 0): its queue locks were released; django-q2 replaces it
 
 
@@ -134,7 +139,9 @@ class HealingSentinel(q_cluster.Sentinel):
         reason = wedge_risk(self, process)
         if reason is None:
             return super().reincarnate(process)
-        logger.critical("cluster queues may be wedged: %s; stopping the whole cluster for a fresh one", reason)
+        logger.critical(
+            "cluster queues may be wedged: %s; stopping the whole cluster for a fresh one", reason
+        )
         self.kill_cluster()
         os._exit(EXIT_RESTART)  # no atexit: it would join the workers we just killed
 

@@ -96,8 +96,10 @@ def run_cluster(*, stall_timeout: float, poll: float = 0.5) -> int:
             return 1
         if not stopping and healing.seconds_since_heartbeat() > stall_timeout:
             logger.critical(
-                "cluster sentinel %s made no guard cycle for %.0fs; killing the cluster to restart it",
-                cluster.sentinel.pid, stall_timeout,
+                "cluster sentinel %s made no guard cycle for %.0fs; "
+                "killing the cluster to restart it",
+                cluster.sentinel.pid,
+                stall_timeout,
             )
             kill_tree(os.getpid())
             cluster.sentinel.join(5)

@@ -58,7 +58,9 @@ def describe_exit(code: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, argv: list[str], *, stop_timeout: float = 10.0, policy: RestartPolicy | None = None):
+    def __init__(
+        self, argv: list[str], *, stop_timeout: float = 10.0, policy: RestartPolicy | None = None
+    ):
         self.argv = argv
         self.stop_timeout = stop_timeout
         self.policy = policy or RestartPolicy()
@@ -85,7 +87,10 @@ class Supervisor:
             delay = self.policy.delay(uptime=uptime, quick_exits=quick_exits)
             logger.warning(
                 "cluster (pid %s) %s after %.1fs; starting a new one in %.0fs",
-                self.child.pid, describe_exit(code), uptime, delay,
+                self.child.pid,
+                describe_exit(code),
+                uptime,
+                delay,
             )
             if self.stopping.wait(delay):
                 break
@@ -101,7 +106,10 @@ class Supervisor:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            if (
+                os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                is not None
+            ):
                 return True
             if stop is not None and stop.is_set():
                 return False
@@ -112,12 +120,15 @@ class Supervisor:
     def _stop_child(self) -> None:
         if self.child is None or self.child.returncode is not None:
             return
-        logger.info("stopping cluster (pid %s), waiting up to %.0fs", self.child.pid, self.stop_timeout)
+        logger.info(
+            "stopping cluster (pid %s), waiting up to %.0fs", self.child.pid, self.stop_timeout
+        )
         os.kill(self.child.pid, signal.SIGTERM)  # not reaped yet: the pid is still ours
         if not self._exited(timeout=self.stop_timeout):
             logger.warning(
                 "cluster (pid %s) did not stop within %.0fs; killing its process group",
-                self.child.pid, self.stop_timeout,
+                self.child.pid,
+                self.stop_timeout,
             )
         self._sweep()
 

@@ -20,7 +20,9 @@ def process(*, exitcode, timer=None, pid=4242):
 
 @pytest.fixture
 def sentinel():
-    return SimpleNamespace(monitor=process(exitcode=None, pid=1), pusher=process(exitcode=None, pid=2))
+    return SimpleNamespace(
+        monitor=process(exitcode=None, pid=1), pusher=process(exitcode=None, pid=2)
+    )
 
 
 def test_the_installed_django_q2_has_the_internals_the_healing_sentinel_needs():
@@ -41,7 +43,10 @@ def test_a_missing_sentinel_hook_is_refused_at_start_up(monkeypatch):
 
 def test_worker_killed_while_idle_may_hold_the_task_queue_lock(sentinel):
     reason = wedge_risk(sentinel, process(exitcode=KILLED, timer=-1))
-    assert reason == "worker 4242 killed by SIGKILL while idle (it waits on the task queue holding its reader lock)"
+    assert (
+        reason == "worker 4242 killed by SIGKILL while idle "
+        "(it waits on the task queue holding its reader lock)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,7 +90,8 @@ def test_exit_reasons_name_the_signal_and_the_self_restart():
 
 @pytest.mark.parametrize("command", ["run_worker", "run_cluster"])
 @pytest.mark.parametrize(
-    ("value", "message"), [("0", "must be more than 0 seconds"), ("soon", "is not a number of seconds")]
+    ("value", "message"),
+    [("0", "must be more than 0 seconds"), ("soon", "is not a number of seconds")],
 )
 def test_bad_durations_are_refused_before_anything_starts(command, value, message):
     with pytest.raises(CommandError, match=message):
@@ -102,11 +108,15 @@ def test_no_broker_url_queues_tasks_in_the_database():
 
 
 def test_a_redis_url_selects_django_q2s_redis_broker():
-    assert brokers.broker_settings("redis://127.0.0.1:6379/0") == {"redis": "redis://127.0.0.1:6379/0"}
+    assert brokers.broker_settings("redis://127.0.0.1:6379/0") == {
+        "redis": "redis://127.0.0.1:6379/0"
+    }
 
 
 def test_another_broker_url_is_a_configuration_error():
-    with pytest.raises(ImproperlyConfigured, match="Q_BROKER_URL must be empty .* not one starting 'amqp://'"):
+    with pytest.raises(
+        ImproperlyConfigured, match="Q_BROKER_URL must be empty .* not one starting 'amqp://'"
+    ):
         brokers.broker_settings("amqp://guest@127.0.0.1//")
 
 

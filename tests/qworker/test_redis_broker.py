@@ -28,8 +28,12 @@ def redis_db():
     except redis.ConnectionError as exc:
         pytest.skip(f"no Redis at {REDIS_URL} ({exc}): the Redis broker cannot be shown here")
     token = secrets.token_hex(8)
-    wait_for("the Redis test lock (another test run holds it)",
-             lambda: client.set(LOCK, token, nx=True, px=120_000), timeout=120, interval=0.5)
+    wait_for(
+        "the Redis test lock (another test run holds it)",
+        lambda: client.set(LOCK, token, nx=True, px=120_000),
+        timeout=120,
+        interval=0.5,
+    )
     try:
         yield client
     finally:
@@ -49,7 +53,9 @@ def redis_broker(monkeypatch, redis_db):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_supervised_worker_with_the_redis_broker_runs_a_task_queued_in_redis(tmp_path, redis_broker):
+def test_supervised_worker_with_the_redis_broker_runs_a_task_queued_in_redis(
+    tmp_path, redis_broker
+):
     Schedule.objects.update(next_run=timezone.now() + timedelta(days=1))
     task_id = async_task("os.getpid", sync=False, broker=redis_broker)
     assert redis_broker.queue_size() == 1 and not OrmQ.objects.exists()  # waiting in Redis
@@ -57,8 +63,12 @@ def test_supervised_worker_with_the_redis_broker_runs_a_task_queued_in_redis(tmp
     process = WorkerProcess(tmp_path / "worker.log", Q_BROKER_URL=REDIS_URL).start()
     try:
         cluster = process.wait_for_cluster()
-        task = wait_for(f"task {task_id} run and its result saved", lambda: fetch(task_id),
-                        timeout=30, log=process.log)
+        task = wait_for(
+            f"task {task_id} run and its result saved",
+            lambda: fetch(task_id),
+            timeout=30,
+            log=process.log,
+        )
     finally:
         process.kill_everything()
 

@@ -27,7 +27,9 @@ def worker(tmp_path, transactional_db):
     started: list[WorkerProcess] = []
 
     def start(*argv: str, **env) -> WorkerProcess:
-        process = WorkerProcess(tmp_path / f"worker{len(started)}.log", argv=argv or ("run_worker",), **env)
+        process = WorkerProcess(
+            tmp_path / f"worker{len(started)}.log", argv=argv or ("run_worker",), **env
+        )
         started.append(process.start())
         return process
 
@@ -39,13 +41,19 @@ def worker(tmp_path, transactional_db):
 def run_task_through_the_cluster(worker: WorkerProcess, *, timeout: float = 30.0) -> int:
     """Queue a task on the broker (not inline) and wait for its result; return the worker's pid."""
     task_id = async_task("os.getpid", sync=False)
-    task = wait_for(f"task {task_id} run and its result saved", lambda: fetch(task_id),
-                    timeout=timeout, log=worker.log)
+    task = wait_for(
+        f"task {task_id} run and its result saved",
+        lambda: fetch(task_id),
+        timeout=timeout,
+        log=worker.log,
+    )
     assert task.success, task.result
     return task.result
 
 
-def test_idle_worker_killed_holding_the_queue_lock_cluster_replaces_itself_and_runs_the_next_task(worker):
+def test_idle_worker_killed_holding_the_queue_lock_cluster_replaces_itself_and_runs_the_next_task(
+    worker,
+):
     process = worker()
     cluster = process.wait_for_cluster()
     assert run_task_through_the_cluster(process) in cluster.workers
@@ -56,7 +64,9 @@ def test_idle_worker_killed_holding_the_queue_lock_cluster_replaces_itself_and_r
     fresh = process.wait_for_cluster(other_than=cluster)
     assert f"worker {victim} killed by SIGKILL while idle" in process.log()
     assert run_task_through_the_cluster(process) in fresh.workers
-    assert not [pid for pid in cluster.pids if alive(pid)], "the wedged cluster left processes behind"
+    assert not [pid for pid in cluster.pids if alive(pid)], (
+        "the wedged cluster left processes behind"
+    )
 
 
 def test_plain_qcluster_stays_wedged_after_the_same_kill_which_is_why_run_worker_exists(worker):
@@ -64,13 +74,19 @@ def test_plain_qcluster_stays_wedged_after_the_same_kill_which_is_why_run_worker
     cluster = process.wait_for_cluster()
     victim = process.idle_worker_holding_the_queue_lock(cluster)
     os.kill(victim, signal.SIGKILL)
-    wait_for("django-q2 reincarnating the killed worker", lambda: "after death" in process.log(),
-             timeout=10, log=process.log)
+    wait_for(
+        "django-q2 reincarnating the killed worker",
+        lambda: "after death" in process.log(),
+        timeout=10,
+        log=process.log,
+    )
 
     task_id = async_task("os.getpid", sync=False)
     time.sleep(10)  # a bounded look for something that must not happen
 
-    assert fetch(task_id) is None, "django-q2 now survives this kill: qworker/healing.py may be simplified"
+    assert fetch(task_id) is None, (
+        "django-q2 now survives this kill: qworker/healing.py may be simplified"
+    )
 
 
 def test_frozen_sentinel_is_noticed_and_the_cluster_replaced(worker):
@@ -84,7 +100,9 @@ def test_frozen_sentinel_is_noticed_and_the_cluster_replaced(worker):
     fresh = process.wait_for_cluster(other_than=cluster)
     assert f"cluster sentinel {cluster.sentinel} made no guard cycle" in process.log()
     assert run_task_through_the_cluster(process) in fresh.workers
-    assert not [pid for pid in cluster.pids if alive(pid)], "the frozen cluster left processes behind"
+    assert not [pid for pid in cluster.pids if alive(pid)], (
+        "the frozen cluster left processes behind"
+    )
 
 
 def test_sigterm_stops_the_worker_cleanly_and_leaves_no_process(worker):
@@ -116,6 +134,10 @@ def test_cluster_whose_supervisor_is_killed_kills_itself(worker):
 
     process.proc.kill()  # SIGKILL: the supervisor cannot stop anything
 
-    wait_for("the orphaned cluster gone", lambda: not [pid for pid in cluster.pids if alive(pid)],
-             timeout=15, log=process.log)
+    wait_for(
+        "the orphaned cluster gone",
+        lambda: not [pid for pid in cluster.pids if alive(pid)],
+        timeout=15,
+        log=process.log,
+    )
     assert "the process that started this cluster is gone" in process.log()

@@ -99,7 +99,9 @@ class Cluster:
 
     @property
     def workers(self) -> list[int]:
-        return [pid for pid, t in self.members.items() if t.endswith(" idle") or " processing " in t]
+        return [
+            pid for pid, t in self.members.items() if t.endswith(" idle") or " processing " in t
+        ]
 
     def role(self, name: str) -> int:
         return next(pid for pid, t in self.members.items() if t.endswith(f" {name}"))
@@ -121,8 +123,11 @@ class WorkerProcess:
 
     @staticmethod
     def _env(*, workers: int, **overrides) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DJANGO_", "STRIPE_", "PAYMENTS_", "Q_", "DATABASE_URL"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "STRIPE_", "PAYMENTS_", "Q_", "DATABASE_URL"))
+        }
         env.update(
             DJANGO_SETTINGS_MODULE="shop.settings",
             DATABASE_URL=test_database_url(),
@@ -140,8 +145,13 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self._remember(self.proc.pid)
         return self
@@ -177,10 +187,13 @@ class WorkerProcess:
         cluster = Cluster(mains[0], sentinels[0], members)
         self.tree()
         ready = len(cluster.workers) == self.workers and all(
-            any(t.endswith(f" {role}") for t in members.values()) for role in ("monitor", "pusher"))
+            any(t.endswith(f" {role}") for t in members.values()) for role in ("monitor", "pusher")
+        )
         return cluster if ready else None
 
-    def wait_for_cluster(self, *, other_than: Cluster | None = None, timeout: float = 30.0) -> Cluster:
+    def wait_for_cluster(
+        self, *, other_than: Cluster | None = None, timeout: float = 30.0
+    ) -> Cluster:
         def check():
             cluster = self.current_cluster()
             if cluster and (other_than is None or cluster.main != other_than.main):
@@ -188,20 +201,35 @@ class WorkerProcess:
             return None
 
         what = "a new cluster" if other_than else "the cluster"
-        return wait_for(f"{what} with {self.workers} workers, a monitor and a pusher", check,
-                        timeout=timeout, log=self.log)
+        return wait_for(
+            f"{what} with {self.workers} workers, a monitor and a pusher",
+            check,
+            timeout=timeout,
+            log=self.log,
+        )
 
     def idle_worker_holding_the_queue_lock(self, cluster: Cluster, *, timeout: float = 10.0) -> int:
         """The idle worker blocked reading the task queue's pipe: it holds the queue's read lock."""
-        def check():
-            return next((pid for pid in cluster.workers
-                         if title(pid).endswith(" idle") and wchan(pid) in WAITING_ON_QUEUE_PIPE), None)
 
-        return wait_for("an idle worker waiting on the task queue", check, timeout=timeout, log=self.log)
+        def check():
+            return next(
+                (
+                    pid
+                    for pid in cluster.workers
+                    if title(pid).endswith(" idle") and wchan(pid) in WAITING_ON_QUEUE_PIPE
+                ),
+                None,
+            )
+
+        return wait_for(
+            "an idle worker waiting on the task queue", check, timeout=timeout, log=self.log
+        )
 
     def leftovers(self) -> list[int]:
         """Processes of ours still alive (same pid and start time as when seen)."""
-        return [pid for pid, started in self.seen.items() if alive(pid) and start_time(pid) == started]
+        return [
+            pid for pid, started in self.seen.items() if alive(pid) and start_time(pid) == started
+        ]
 
     def kill_everything(self) -> None:
         """Teardown: whatever is left of ours, SIGKILL, by recorded pid."""

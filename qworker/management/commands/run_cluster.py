@@ -25,8 +25,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--stall-timeout", default="60", metavar="SECONDS",
-            help="Restart the cluster when its sentinel makes no guard cycle for this long (default 60).",
+            "--stall-timeout",
+            default="60",
+            metavar="SECONDS",
+            help="Restart the cluster when its sentinel makes no guard cycle for this long "
+            "(default 60).",
         )
 
     def handle(self, *args, stall_timeout, **options):

@@ -16,16 +16,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--stop-timeout", default="10", metavar="SECONDS",
-            help="On SIGTERM/SIGINT, give the cluster this long to stop cleanly, then SIGKILL it (default 10).",
+            "--stop-timeout",
+            default="10",
+            metavar="SECONDS",
+            help="On SIGTERM/SIGINT, give the cluster this long to stop cleanly, then SIGKILL it "
+            "(default 10).",
         )
         parser.add_argument(
-            "--max-backoff", default="30", metavar="SECONDS",
-            help="Longest wait between two restarts of a cluster that keeps exiting early (default 30).",
+            "--max-backoff",
+            default="30",
+            metavar="SECONDS",
+            help="Longest wait between two restarts of a cluster that keeps exiting early "
+            "(default 30).",
         )
         parser.add_argument(
-            "--stall-timeout", default="60", metavar="SECONDS",
-            help="Restart the cluster when its sentinel makes no guard cycle for this long (default 60).",
+            "--stall-timeout",
+            default="60",
+            metavar="SECONDS",
+            help="Restart the cluster when its sentinel makes no guard cycle for this long "
+            "(default 60).",
         )
 
     def handle(self, *args, stop_timeout, max_backoff, stall_timeout, **options):
@@ -34,8 +43,11 @@ class Command(BaseCommand):
         except IncompatibleDjangoQ as exc:
             raise CommandError(str(exc)) from exc
         child = [
-            sys.executable, str(settings.BASE_DIR / "manage.py"), "run_cluster",
-            "--stall-timeout", str(positive_seconds(stall_timeout)),
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "run_cluster",
+            "--stall-timeout",
+            str(positive_seconds(stall_timeout)),
         ]
         supervisor = Supervisor(
             child,
