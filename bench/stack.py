@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from qworker.procs import children, descendants, start_time, title
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
@@ -38,43 +40,6 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process (Linux /proc)."""
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            found += [int(x) for x in text]
-    except OSError:
-        return []
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        out.append(child)
-        todo += children(child)
-    return out
-
-
-def start_time(pid: int) -> str | None:
-    """When the process started (clock ticks since boot): a pid plus this names one process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def title(pid: int) -> str:
-    """The process's command line, or the title it set (django-q2 and gunicorn set one)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def q_role(pid: int) -> str:

@@ -16,31 +16,11 @@ supervisor.
 import logging
 import os
 import signal
-from pathlib import Path
 
 from qworker import healing
+from qworker.procs import descendants
 
 logger = logging.getLogger(__name__)
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process (Linux /proc)."""
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(x) for x in (task / "children").read_text().split()]
-    except OSError:
-        return []
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        out.append(child)
-        todo += children(child)
-    return out
 
 
 def kill_tree(pid: int) -> None:

@@ -13,7 +13,8 @@ from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task, fetch
 
 from orders.tasks import schedule_outbox_dispatch
-from tests.qworker.worker_process import WorkerProcess, free_port, wait_for
+from tests.qworker.worker_process import WorkerProcess, wait_for
+from tests.stripe_stand_in import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own: nothing else is touched
 LOCK = "convergent-shop-tests:redis-broker-lock"

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, fetch
 
-from tests.qworker.worker_process import WorkerProcess, alive, wait_for
+from qworker.procs import alive
+from tests.qworker.worker_process import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,6 +52,14 @@ def run_task_through_the_cluster(worker: WorkerProcess, *, timeout: float = 30.0
     return task.result
 
 
+def assert_replaced_and_working(process: WorkerProcess, cluster, *, because: str) -> None:
+    """A new cluster replaced ``cluster`` (for the logged reason), none of it is left, it works."""
+    fresh = process.wait_for_cluster(other_than=cluster)
+    assert because in process.log()
+    assert not [pid for pid in cluster.pids if alive(pid)], "the old cluster left processes behind"
+    assert run_task_through_the_cluster(process) in fresh.workers
+
+
 def test_idle_worker_killed_holding_the_queue_lock_cluster_replaces_itself_and_runs_the_next_task(
     worker,
 ):
@@ -61,11 +70,8 @@ def test_idle_worker_killed_holding_the_queue_lock_cluster_replaces_itself_and_r
     victim = process.idle_worker_holding_the_queue_lock(cluster)
     os.kill(victim, signal.SIGKILL)
 
-    fresh = process.wait_for_cluster(other_than=cluster)
-    assert f"worker {victim} killed by SIGKILL while idle" in process.log()
-    assert run_task_through_the_cluster(process) in fresh.workers
-    assert not [pid for pid in cluster.pids if alive(pid)], (
-        "the wedged cluster left processes behind"
+    assert_replaced_and_working(
+        process, cluster, because=f"worker {victim} killed by SIGKILL while idle"
     )
 
 
@@ -97,11 +103,8 @@ def test_frozen_sentinel_is_noticed_and_the_cluster_replaced(worker):
 
     os.kill(cluster.sentinel, signal.SIGSTOP)  # as if blocked for ever on a dead worker's lock
 
-    fresh = process.wait_for_cluster(other_than=cluster)
-    assert f"cluster sentinel {cluster.sentinel} made no guard cycle" in process.log()
-    assert run_task_through_the_cluster(process) in fresh.workers
-    assert not [pid for pid in cluster.pids if alive(pid)], (
-        "the frozen cluster left processes behind"
+    assert_replaced_and_working(
+        process, cluster, because=f"cluster sentinel {cluster.sentinel} made no guard cycle"
     )
 
 

@@ -8,7 +8,6 @@ killed at the end if still there.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,54 +17,18 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from qworker.procs import alive, children, descendants, start_time, title
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 WAITING_ON_QUEUE_PIPE = ("anon_pipe_read", "pipe_read")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(x) for x in (task / "children").read_text().split()]
-    except OSError:
-        return []
-    return found
-
-
-def title(pid: int) -> str:
-    """The process title django-q2 sets (setproctitle): '... idle', '... monitor', ..."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
-
-
 def wchan(pid: int) -> str:
+    """Where in the kernel the process waits: a worker reading its queue's pipe holds its lock."""
     try:
         return Path(f"/proc/{pid}/wchan").read_text().strip()
     except OSError:
         return ""
-
-
-def start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def wait_for(what: str, check, *, timeout: float, interval: float = 0.2, log=None):
@@ -163,11 +126,7 @@ class WorkerProcess:
         self.seen.setdefault(pid, start_time(pid))
 
     def tree(self) -> list[int]:
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children(pid)
+        out = [self.proc.pid, *descendants(self.proc.pid)]
         for pid in out:
             self._remember(pid)
         return out

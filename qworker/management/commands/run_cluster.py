@@ -16,6 +16,16 @@ def positive_seconds(value: str) -> float:
     return seconds
 
 
+def add_stall_timeout(parser) -> None:
+    parser.add_argument(
+        "--stall-timeout",
+        default="60",
+        metavar="SECONDS",
+        help="Restart the cluster when its sentinel makes no guard cycle for this long "
+        "(default 60).",
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Run one django-q2 cluster that stops whole, with exit code 75, when a killed process "
@@ -24,13 +34,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--stall-timeout",
-            default="60",
-            metavar="SECONDS",
-            help="Restart the cluster when its sentinel makes no guard cycle for this long "
-            "(default 60).",
-        )
+        add_stall_timeout(parser)
 
     def handle(self, *args, stall_timeout, **options):
         stall_timeout = positive_seconds(stall_timeout)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from qworker.healing import IncompatibleDjangoQ, check_django_q
-from qworker.management.commands.run_cluster import positive_seconds
+from qworker.management.commands.run_cluster import add_stall_timeout, positive_seconds
 from qworker.supervisor import RestartPolicy, Supervisor
 
 
@@ -29,13 +29,7 @@ class Command(BaseCommand):
             help="Longest wait between two restarts of a cluster that keeps exiting early "
             "(default 30).",
         )
-        parser.add_argument(
-            "--stall-timeout",
-            default="60",
-            metavar="SECONDS",
-            help="Restart the cluster when its sentinel makes no guard cycle for this long "
-            "(default 60).",
-        )
+        add_stall_timeout(parser)
 
     def handle(self, *args, stop_timeout, max_backoff, stall_timeout, **options):
         try:
