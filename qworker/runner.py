@@ -51,8 +51,8 @@ def run_cluster(*, stall_timeout: float, poll: float = 0.5) -> int:
     signal.signal(signal.SIGINT, request_stop)
     try:
         cluster.start()
-    except RuntimeError:
-        logger.exception("cluster did not start")
+    except RuntimeError as exc:  # django-q2 logged the sentinel's own error above
+        logger.error("cluster did not start: %s", exc)
         kill_tree(os.getpid())
         return 1
     if stopping:

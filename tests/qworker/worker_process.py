@@ -97,6 +97,7 @@ class WorkerProcess:
             DB_CONN_MAX_AGE="0",
             DJANGO_SECRET_KEY=settings.SECRET_KEY,
             Q_SYNC="0",
+            Q_BROKER_URL="",  # the database, unless a test says otherwise (and whatever .env says)
             Q_WORKERS=str(workers),
             LOG_LEVEL="INFO",
             STRIPE_API_BASE="http://127.0.0.1:9",  # nothing listens: no task here calls Stripe
