@@ -36,7 +36,8 @@ from bench import stack
 from bench.forms import hidden_fields
 from bench.stack import PY, Stack
 
-DB_NAME = "shop_chaos"
+# BENCH_CHAOS_DB: another database for a second checkout of the repo running its own chaos runs.
+DB_NAME = os.environ.get("BENCH_CHAOS_DB", "shop_chaos")
 TAG = "convergent-shop-chaos"
 CARDS = [("4242424242424242", 0.85), ("4000000000000341", 0.15)]  # ok / declined at charge
 PG_VERSION = next(iter(sorted(p.name for p in Path("/etc/postgresql").glob("*"))), "") if Path("/etc/postgresql").exists() else ""
@@ -153,7 +154,7 @@ class Chaos:
             EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
             EMAIL_FILE_PATH=self.mail_dir,
         )
-        self.q_aux: dict[str, set[int]] = {}
+        self.q_log_offsets: dict[str, int] = {}
         self.pg_restarted = False
 
     # --- the stack ------------------------------------------------------------------------
@@ -182,24 +183,36 @@ class Chaos:
         return product, {product.pk: product.stock}
 
     def start_cluster(self, name: str) -> None:
-        proc = self.stack.start(name, [PY, "manage.py", "qcluster"], self.env)
-        # Its sentinel's children: the workers first, then the monitor and the pusher.
+        """A worker host: `run_worker`, which runs (and when wedged, replaces) a cluster."""
+        log = self.stack.dir / f"{name}.log"
+        self.q_log_offsets.setdefault(name, log.stat().st_size if log.exists() else 0)
+        self.stack.start(name, [PY, "manage.py", "run_worker"], self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            sentinels = stack.children(proc.pid)
-            kids = sorted(stack.children(sentinels[0])) if sentinels else []
-            if len(kids) >= int(self.env["Q_WORKERS"]) + 2:
-                self.q_aux[name] = set(kids[-2:])
+            if len(self.q_workers(name)) >= int(self.env["Q_WORKERS"]):
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"{name} did not start its workers; see {self.stack.dir / (name + '.log')}")
+        raise RuntimeError(f"{name} did not start its workers; see {log}")
+
+    def q_workers(self, name: str) -> list[int]:
+        """The workers of the cluster that host ``name`` runs now (by their process titles)."""
+        return [pid for pid in stack.q_members(self.stack.procs[name].pid) if stack.q_role(pid) in ("idle", "busy")]
+
+    def q_self_restarts(self) -> int:
+        """How often a cluster stopped itself to be replaced during this run (from the logs)."""
+        count = 0
+        for name, offset in self.q_log_offsets.items():
+            with (self.stack.dir / f"{name}.log").open("rb") as log:
+                log.seek(offset)
+                count += log.read().count(b"cluster queues may be wedged")
+        return count
 
     def start(self) -> None:
         log(f"==> database {DB_NAME}")
         stack.ensure_database(DB_NAME, self.env, log=log)
         stack.setup_django(self.env)
         self.product, self.stock_expected = self.reset_state()
-        log("==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; 2 django-q2 clusters")
+        log("==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; 2 django-q2 clusters (run_worker)")
         self.stack.start("localstripe", [PY, "-m", "devtools.localstripe_server", "--port", str(self.ports["stripe"]),
                                          "--memory"], self.env, port=self.ports["stripe"])
         self.stack.start("fault_proxy", [PY, "-m", "bench.fault_proxy", "--port", str(self.ports["proxy"]),
@@ -247,23 +260,18 @@ class Chaos:
 
     def kill_q_worker(self) -> None:
         name = self.random.choice(["q1", "q2"])
-        cluster = self.stack.procs[name].pid
 
-        def workers():
-            sentinels = stack.children(cluster)
-            return [p for p in stack.children(sentinels[0]) if p not in self.q_aux[name]] if sentinels else []
-
-        # Mid-task: not waiting on the cluster's task queue (its pipe or its lock). A worker
-        # killed *there* takes the queue's lock with it and wedges its cluster (see README),
-        # which --kill-idle-workers shows; the supervisor's liveness check is the remedy.
         def mid_task(pid, _):
-            return stack.wchan(pid) not in ("anon_pipe_read", "pipe_read", "futex_do_wait", "futex_wait_queue", "?")
+            return stack.q_role(pid) == "busy"
 
-        def waiting_on_queue(pid, _):  # blocked reading the queue's pipe, holding its lock
-            return stack.wchan(pid) in ("anon_pipe_read", "pipe_read")
+        # An idle worker blocked reading the task queue's pipe holds the queue's lock: killed
+        # there it would wedge plain django-q2's cluster for good (see README); run_worker's
+        # cluster replaces itself. --kill-idle-workers kills those.
+        def waiting_on_queue(pid, _):
+            return stack.q_role(pid) == "idle" and stack.wchan(pid) in ("anon_pipe_read", "pipe_read")
 
         wanted = waiting_on_queue if self.args.kill_idle_workers else mid_task
-        victim, busy = self.pick_busy(workers, wanted, seconds=10)
+        victim, busy = self.pick_busy(lambda: self.q_workers(name), wanted, seconds=10)
         if not busy:
             self.faults["django-q2 worker kill skipped (none in the wanted state)"] += 1
             return
@@ -275,6 +283,9 @@ class Chaos:
 
     def replace_cluster(self) -> None:
         name = self.random.choice(["q1", "q2"])
+        host = self.stack.procs[name].pid
+        for pid in [host, *stack.descendants(host)]:  # all at once, like a lost machine
+            self.kill(pid)
         self.stack.stop(name, sig=signal.SIGKILL)
         self.start_cluster(name)
         self.faults["django-q2 cluster SIGKILLed and replaced"] += 1
@@ -436,6 +447,9 @@ class Chaos:
         print("faults injected     :")
         for name, count in sorted(self.faults.items()):
             print(f"   {count:5d}  {name}")
+        restarts = self.q_self_restarts()
+        if restarts:
+            print(f"cluster restarts    : {restarts} (stopped itself: a killed process may have held a queue lock)")
         print(f"time to converge    : {'%.1fs' % converged if converged is not None else 'DID NOT CONVERGE'}"
               " (after the faults stopped)")
         if getattr(self, "audit_warnings", None):
@@ -468,7 +482,7 @@ def main(argv=None) -> int:
     parser.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
                         help="wait this long for another chaos run on this machine to finish")
     parser.add_argument("--kill-idle-workers", action="store_true",
-                        help="also SIGKILL django-q2 workers waiting on their queue (wedges the cluster)")
+                        help="SIGKILL django-q2 workers idle on their queue, holding its lock, instead of mid-task")
     args = parser.parse_args(argv)
     defaults = ({"orders": 40, "concurrency": 4, "fault_interval": 3.0, "load_seconds": 120, "settle_seconds": 240}
                 if args.ci else

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from qworker.procs import children, descendants, start_time, title
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
@@ -40,25 +42,21 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of a process (Linux /proc)."""
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            found += [int(x) for x in text]
-    except OSError:
-        return []
-    return found
+def q_role(pid: int) -> str:
+    """What a django-q2 cluster process does, from its title: idle, busy, monitor, pusher."""
+    text = title(pid)
+    if text.endswith(" idle"):
+        return "idle"
+    if " processing " in text:
+        return "busy"
+    return text.rsplit(" ", 1)[-1] if text.endswith((" monitor", " pusher")) else ""
 
 
-def descendants(pid: int) -> list[int]:
-    out, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        out.append(child)
-        todo += children(child)
-    return out
+def q_members(supervisor: int) -> list[int]:
+    """The processes of the cluster a `manage.py run_worker` runs now (run_cluster → sentinel → these)."""
+    mains = children(supervisor)
+    sentinels = children(mains[0]) if mains else []
+    return children(sentinels[0]) if sentinels else []
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -140,7 +138,7 @@ class Stack:
         self._reap_leftovers()
 
     def _reap_leftovers(self) -> None:
-        """Stop what an interrupted earlier run of ours left behind (recorded by PID and command).
+        """Stop what an interrupted earlier run of ours left behind (recorded by PID and start time).
 
         Left alone, its django-q2 clusters would go on working on this run's database with the
         old run's (now dead) Stripe address.
@@ -149,13 +147,11 @@ class Stack:
             recorded = json.loads(self._pid_file.read_text())
         except (OSError, ValueError):
             return
-        for pid, argv in recorded.items():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-            except OSError:
-                continue
-            args = [c.decode(errors="replace") for c in cmdline]
-            if len(argv) > 1 and args[-(len(argv) - 1):] == argv[1:]:  # a shebang adds the interpreter
+        # By pid and start time: a command line is no proof, gunicorn and django-q2 retitle
+        # their processes. A cluster whose run_worker is killed here kills itself.
+        for pid, recorded_as in recorded.items():
+            started = recorded_as.get("start") if isinstance(recorded_as, dict) else None
+            if started is not None and start_time(int(pid)) == started:
                 try:
                     os.killpg(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -163,7 +159,8 @@ class Stack:
         self._pid_file.unlink(missing_ok=True)
 
     def _record_pids(self) -> None:
-        self._pid_file.write_text(json.dumps({str(p.pid): p.args for p in self.procs.values()}))
+        self._pid_file.write_text(json.dumps(
+            {str(p.pid): {"argv": p.args, "start": start_time(p.pid)} for p in self.procs.values()}))
 
     def start(self, name: str, argv: list[str], env: dict, *, port: int | None = None) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("ab")
@@ -197,6 +194,9 @@ class Stack:
             self._record_pids()
 
     def _stop(self, procs: list[subprocess.Popen], *, sig, timeout: float) -> None:
+        # What they started in groups of its own (a django-q2 cluster under run_worker) is
+        # killed by pid at the end if it outlived them.
+        started = {pid: start_time(pid) for proc in procs for pid in descendants(proc.pid)}
         for proc in procs:
             if proc.poll() is None:
                 self._signal_group(proc, sig)
@@ -212,6 +212,12 @@ class Stack:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        for pid, when in started.items():
+            if when is not None and start_time(pid) == when:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def stop_all(self) -> None:
         # Ctrl-C or TERM now would leave processes behind: hold them until everything stopped.

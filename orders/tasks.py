@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError
+from qworker.brokers import enqueue_errors
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ def schedule_outbox_dispatch(message_id: int) -> None:
         async_task(
             "orders.tasks.dispatch_outbox_message", message_id, task_name=f"outbox-{message_id}"
         )
-    except DatabaseError:
+    except enqueue_errors():  # the database's, or Redis's when it is the broker
         logger.warning("could not queue outbox dispatch", extra={"outbox_id": message_id})
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from qworker.brokers import broker_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -29,6 +31,7 @@ INSTALLED_APPS = [
     "shop",
     "orders",
     "payments",
+    "qworker",
 ]
 
 MIDDLEWARE = [
@@ -156,9 +159,12 @@ PAYMENTS = {
 CART_MAX_QUANTITY = 20
 
 # --- django-q2 ------------------------------------------------------------------------------
+# Run with `manage.py run_worker` (qworker/): a supervised cluster that restarts when wedged.
 Q_CLUSTER = {
     "name": "shop",
-    "orm": "default",
+    # Where tasks wait: unset = this database (django-q2's ORM broker); a redis:// URL =
+    # django-q2's Redis broker (the `redis` extra). Schedules and results stay in the database.
+    **broker_settings(env("Q_BROKER_URL", default="")),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 120,
     "retry": 180,  # must exceed timeout

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QworkerConfig(AppConfig):
+    name = "qworker"
+    verbose_name = "Task worker"

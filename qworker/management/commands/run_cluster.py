@@ -1,0 +1,45 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from qworker.healing import IncompatibleDjangoQ
+from qworker.runner import run_cluster
+
+
+def positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise CommandError(f"{value!r}: must be more than 0 seconds")
+    return seconds
+
+
+def add_stall_timeout(parser) -> None:
+    parser.add_argument(
+        "--stall-timeout",
+        default="60",
+        metavar="SECONDS",
+        help="Restart the cluster when its sentinel makes no guard cycle for this long "
+        "(default 60).",
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Run one django-q2 cluster that stops whole, with exit code 75, when a killed process "
+        "may have wedged its queues or its sentinel hangs. Meant to run under `run_worker`, "
+        "which starts a new one; use that command to run the shop's worker."
+    )
+
+    def add_arguments(self, parser):
+        add_stall_timeout(parser)
+
+    def handle(self, *args, stall_timeout, **options):
+        stall_timeout = positive_seconds(stall_timeout)
+        try:
+            code = run_cluster(stall_timeout=stall_timeout)
+        except IncompatibleDjangoQ as exc:
+            raise CommandError(str(exc)) from exc
+        sys.exit(code)
