@@ -267,8 +267,12 @@ class Bench:
         from django.db import connection
         from django.test import Client
 
+        import cProfile
+        import pstats
+
         statements: list[int] = []
         commits: list[int] = []
+        calls: list[int] = []
         for i in range(repeat):
             client = Client()
             path, data = path_fn(client, i), (data_fn(client, i) if data_fn else None)
@@ -285,20 +289,27 @@ class Bench:
                 real_commit()
 
             connection.commit = commit
+            # Python function calls: a deterministic measure of the work, where timings on a
+            # shared machine move by ±15% from run to run.
+            profile = cProfile.Profile()
             try:
                 with connection.execute_wrapper(execute):
+                    profile.enable()
                     getattr(client, method)(path, data) if data is not None else getattr(client, method)(path)
+                    profile.disable()
             finally:
                 del connection.commit
             statements.append(count["q"])
             commits.append(count["c"])
+            calls.append(pstats.Stats(profile).total_calls)
         q, c = statistics.median(statements), statistics.median(commits)
         # psycopg sends BEGIN and COMMIT as round trips of their own; with CONN_HEALTH_CHECKS
         # Django also sends a "SELECT 1" of its own when a request first uses its connection.
         from django.conf import settings
 
         checks = 1 if settings.DATABASES["default"].get("CONN_HEALTH_CHECKS") else 0
-        return {"statements": q, "transactions": c, "health_checks": checks, "round_trips": q + 2 * c + checks}
+        return {"statements": q, "transactions": c, "health_checks": checks, "round_trips": q + 2 * c + checks,
+                "python_calls": statistics.median(calls)}
 
     def checkout_round_trips(self, products) -> dict:
         product = products[0]
@@ -354,13 +365,18 @@ class Bench:
         lat_p, st_p, wall_p = self.fire([("GET", status_url, cookie, None)] * n, c)
         log(f"pending: {n} requests of a no-database Django view, {c} at a time")
         lat_b, st_b, wall_b = self.fire([("GET", f"{self.web_base}/bench/nodb/", cookie, None)] * n, c)
-        trips = self.count_round_trips(lambda client, i: f"/orders/{order.public_token}/status/")
+        def poll(client, i):
+            client.cookies["sessionid"] = "bench-no-such-session"  # as the browser's poller sends it
+            return f"/orders/{order.public_token}/status/"
+
+        trips = self.count_round_trips(poll)
         self.results["pending"] = {
             "polls": n, "statuses": dict(st_p), "polls_per_s": sum(st_p[s] for s in (200, 286)) / wall_p,
             "p50_ms": pct(lat_p, 0.5) * 1000, "p99_ms": pct(lat_p, 0.99) * 1000,
             "nodb_per_s": st_b[200] / wall_b, "nodb_p50_ms": pct(lat_b, 0.5) * 1000,
             "ratio_to_nodb": (sum(st_p[s] for s in (200, 286)) / wall_p) / (st_b[200] / wall_b),
-            "queries_per_poll": trips["statements"],
+            "queries_per_poll": trips["statements"], "health_checks": trips["health_checks"],
+            "python_calls_per_poll": trips["python_calls"],
         }
 
     # --- bulk orders for the reconciler and the webhooks --------------------------------------
@@ -493,7 +509,8 @@ class Bench:
                   f"(p50 {x['db_p50_ms']:.1f} ms) -> ratio {x['ratio_to_db_ceiling']:.2f}")
             print(f"             per checkout: {x['statements']:.0f} SQL statements in {x['transactions']:.0f} "
                   f"transactions + {x.get('health_checks', 0)} connection health check = "
-                  f"{x['round_trips']:.0f} database round trips")
+                  f"{x['round_trips']:.0f} database round trips; {x['python_calls']:.0f} Python function calls "
+                  f"(in-process, test client included)")
             if "cpu_ms_per_order" in x:
                 ours, bare = x["cpu_ms_per_order"], x["db_ceiling_cpu_ms_per_order"]
                 cores = os.cpu_count() or 1
@@ -506,7 +523,8 @@ class Bench:
         if "pending" in r:
             x = r["pending"]
             print(f"pending    : {x['polls_per_s']:.0f} polls/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms, "
-                  f"{x['queries_per_poll']:.0f} queries per poll")
+                  f"{x['queries_per_poll']:.0f} queries per poll (+ {x.get('health_checks', 0)} connection health "
+                  f"check), {x.get('python_calls_per_poll', 0):.0f} Python function calls")
             print(f"             no-database Django view: {x['nodb_per_s']:.0f} req/s (p50 {x['nodb_p50_ms']:.1f} ms) "
                   f"-> ratio {x['ratio_to_nodb']:.2f}")
         if "reconciler" in r:
