@@ -340,11 +340,20 @@ def release_lease(order_id: int, token: str) -> None:
         logger.warning("could not release lease", extra={"order_id": order_id})
 
 
-def note_attempt_failed(order_id: int, error: str, *, cause: str) -> None:
-    """Record a failed attempt and back off before the next one."""
+def note_attempt_failed(
+    order_id: int, error: str, *, cause: str, unsaved_note: OrderEvent | None = None
+) -> None:
+    """Record a failed attempt and back off before the next one.
+
+    ``unsaved_note`` is a timeline entry whose own transaction failed (the confirm that
+    preceded a failed step 3): the story keeps it.
+    """
     try:
         with transaction.atomic():
             order = lock_order(order_id)
+            if unsaved_note is not None:
+                unsaved_note.pk = None  # its first insert, if any, was rolled back
+                unsaved_note.save(force_insert=True)
             if not order.is_pending:
                 return
             order.attempts += 1
@@ -502,12 +511,11 @@ def drive_payment(
         token, order = claim_lease(order_id, token=lease_token), None
         if token is None:
             return Order.objects.get(pk=order_id)
-    result = None
+    result = note = None
     try:
         order = order or Order.objects.get(pk=order_id)
         if not order.is_pending or not key_is_fresh(order):
             return order
-        note = None
         if order.payment_intent_id is None:
             pi = _create_and_attach(order, cause=cause)
         else:
@@ -523,7 +531,7 @@ def drive_payment(
     except DatabaseError as exc:
         # Our own write failed (perhaps after Stripe took the money): leave it pending.
         logger.warning("database failed while driving payment", extra={"order_id": order_id})
-        note_attempt_failed(order_id, f"database error: {exc}", cause=cause)
+        note_attempt_failed(order_id, f"database error: {exc}", cause=cause, unsaved_note=note)
     finally:
         # An order that reached its end had its lease cleared by that same write.
         if result is None or result.is_pending:

@@ -150,6 +150,8 @@ def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(
     assert order.status == OrderStatus.PAYMENT_STARTING
     assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "succeeded"
     assert "database error" in order.last_error
+    # The confirm that took the money stays in the story support staff read.
+    assert list(order.events.filter(message="PaymentIntent confirmed").values_list("cause", flat=True)) == ["checkout"]
 
     reconcile_after_grace(clock)
     order.refresh_from_db()
