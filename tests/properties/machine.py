@@ -70,6 +70,13 @@ def stripe_faults(*calls: str):
 
 
 PAYING = stripe_faults("create", "confirm", "retrieve", "cancel")
+# What a customer's checkout can be: the card, the amount, a fault at a step boundary, the wire.
+CHECKOUT = dict(
+    card=st.sampled_from(list(CARDS)),
+    quantity=st.integers(1, 3),
+    fault=st.sampled_from(wire.boundary_faults()),
+    stripe=PAYING,
+)
 REFUNDING = stripe_faults("refund", "list_refunds", "retrieve")
 DISPATCHING = stripe_faults("refund", "list_refunds", "retrieve", "cancel")
 PICK = st.integers(0, 3)
@@ -260,26 +267,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """Whether, once faults stop, Stripe's webhooks reach us, or the shop must converge without."""
         self.webhooks_get_through = webhooks_get_through
 
-    @initialize(
-        target=forms,
-        card=st.sampled_from(list(CARDS)),
-        quantity=st.integers(1, 3),
-        fault=st.sampled_from(wire.boundary_faults()),
-        stripe=PAYING,
-    )
+    @initialize(target=forms, **CHECKOUT)
     @step
     def first_checkout(self, card, quantity, fault, stripe):
         """Every example starts with one customer at the checkout."""
         return self._submit(card, quantity, fault, stripe)
 
     @precondition(lambda self: self.form_count < MAX_FORMS)
-    @rule(
-        target=forms,
-        card=st.sampled_from(list(CARDS)),
-        quantity=st.integers(1, 3),
-        fault=st.sampled_from(wire.boundary_faults()),
-        stripe=PAYING,
-    )
+    @rule(target=forms, **CHECKOUT)
     @step
     def submit(self, card, quantity, fault, stripe):
         """A customer submits a new checkout form."""

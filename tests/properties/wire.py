@@ -5,22 +5,16 @@ a step boundary with the lease left in place (a dead process releases nothing); 
 down" fault fails the query at the boundary and every query after it for the rest of the call.
 """
 
-import hashlib
-import hmac
-import json
 import re
-import secrets
-import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.test import Client
 
 from orders import services
 from payments import gateway
-from payments.stand_in import seed_local_account, webhook_url
+from tests.payments import webhook_helpers
 
 
 class Crash(BaseException):
@@ -219,30 +213,9 @@ PI_EVENT_FOR_STATUS = {
 }
 
 
-def event_for(obj: dict, event_type: str) -> dict:
-    return {
-        "id": f"evt_{secrets.token_hex(10)}",
-        "object": "event",
-        "api_version": "2017-08-15",
-        "created": int(time.time()),
-        "livemode": False,
-        "type": event_type,
-        "data": {"object": obj},
-        "request": {"id": None, "idempotency_key": None},
-    }
+event_for = webhook_helpers.event_for
 
 
 def deliver(event: dict, *, secret: str | None = None) -> int:
     """POST an event to the shop's dj-stripe endpoint, signed (with the right secret unless told)."""
-    payload = json.dumps(event)
-    timestamp = int(time.time())  # dj-stripe checks the signature's age against real time
-    key = (secret or settings.STRIPE_WEBHOOK_SECRET).encode()
-    signature = hmac.new(key, f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    url = webhook_url(seed_local_account(), "")
-    response = Client().post(
-        url,
-        data=payload,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=f"t={timestamp},v1={signature}",
-    )
-    return response.status_code
+    return webhook_helpers.deliver(Client(), event, secret=secret).status_code
