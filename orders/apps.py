@@ -1,3 +1,5 @@
+"""The orders app's configuration: keeps the Support group in shape after every migrate."""
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 

@@ -1,9 +1,15 @@
+"""The order core's tables: orders, their lines, timeline, outbox and unmatched Stripe events.
+
+The state machine is data here (``OrderStatus``, ``TRANSITIONS``); ``orders.state`` performs it.
+"""
+
 import secrets
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from stripe_gateway import keys
 
 
 def _public_token() -> str:
@@ -140,7 +146,7 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, related_name="lines", on_delete=models.CASCADE)
-    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT)
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT)
     product_name = models.CharField(max_length=200)
     unit_price = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
@@ -227,7 +233,7 @@ class OutboxMessage(models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.order.idempotency_key}:{self.kind}:{self.discriminator or '0'}"
+        return keys.outbox_key(self.order.idempotency_key, self.kind, self.discriminator)
 
 
 class UnmatchedPaymentEvent(models.Model):

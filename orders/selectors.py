@@ -1,10 +1,11 @@
-"""Reads for the customer's pages."""
+"""Reads for the customer's pages: their order (by its secret token) and what to tell them."""
 
-from django.conf import settings
+import stripe_gateway
 from django.shortcuts import get_object_or_404
+from stripe_gateway import GatewayError
 
-from orders.models import Order, OutboxMessage
-from shop import clock
+from orders.models import Order, OrderStatus
+from orders.outbox.store import queued_refund_total
 
 
 def order_for_customer(public_token: str) -> Order:
@@ -15,10 +16,6 @@ def order_for_customer(public_token: str) -> Order:
 def order_for_checkout_token(checkout_token: str) -> Order | None:
     """The order a checkout form (by its one-time token) already created, if any."""
     return Order.objects.filter(checkout_token=checkout_token).first()
-
-
-def waited_too_long(order: Order) -> bool:
-    return order.is_pending and clock.now() - order.created_at > settings.PAYMENTS["LONG_WAIT"]
 
 
 # Reasons written by our own code that are meant for staff, not for the customer's page.
@@ -38,9 +35,14 @@ def refund_in_progress(order: Order) -> int:
 
     A refund the outbox gave up on counts too: support staff finish it, the customer is owed it.
     """
-    pending = order.outbox.filter(
-        kind=OutboxMessage.Kind.REFUND,
-        state__in=[OutboxMessage.State.PENDING, OutboxMessage.State.FAILED],
-    ).values_list("payload", flat=True)
-    return sum(int(payload.get("amount", 0)) for payload in pending)
+    return queued_refund_total(order, include_failed=True)
 
+
+def client_secret_for(order: Order) -> str:
+    """The PaymentIntent's client secret, needed by Stripe.js to run 3-D Secure; "" if unknown."""
+    if order.status != OrderStatus.REQUIRES_ACTION or not order.payment_intent_id:
+        return ""
+    try:
+        return stripe_gateway.retrieve_payment_intent(order.payment_intent_id).client_secret
+    except GatewayError:
+        return ""

@@ -1,3 +1,5 @@
+"""The customer's checkout and order pages."""
+
 from django.urls import path
 
 from orders import views

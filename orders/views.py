@@ -15,12 +15,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orders import selectors, services
+from catalog.cart import Cart
+from catalog.exceptions import CartError
+
+from orders import checkout as checkout_service
+from orders import policy, selectors
 from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
 from orders.forms import CheckoutForm
 from orders.models import OrderStatus
-from shop.cart import Cart
-from shop.exceptions import CartError
+from orders.payment import driver
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
 ISSUED_TOKENS_KEPT = 10  # enough for a few tabs; older forms are "expired"
@@ -84,7 +87,7 @@ def checkout(request):
     existing = selectors.order_for_checkout_token(token)
     if existing is not None:
         if existing.is_pending:
-            existing = services.drive_payment(existing.pk, cause="checkout_retry")
+            existing = driver.drive_payment(existing.pk, cause="checkout_retry")
         return redirect(existing.get_absolute_url())
 
     if not cart.lines():
@@ -99,9 +102,9 @@ def checkout(request):
             "please check the total and pay again.",
         )
         return _render_checkout(request, form, cart, status=409)
-    lines = [services.LineRequest(line.product.pk, line.quantity) for line in cart.lines()]
+    lines = [checkout_service.LineRequest(line.product.pk, line.quantity) for line in cart.lines()]
     try:
-        order = services.place_order(
+        order = checkout_service.place_order(
             lines=lines,
             email=form.cleaned_data["email"],
             payment_method_id=form.cleaned_data["payment_method_id"],
@@ -124,9 +127,9 @@ def _status_context(order, *, for_poller: bool = False):
         "order": order,
         # Only the full page runs Stripe.js (the poller reloads the page to get there), so
         # the poller never costs a Stripe call.
-        "client_secret": "" if for_poller else services.client_secret_for(order),
+        "client_secret": "" if for_poller else selectors.client_secret_for(order),
         "lines": order.lines.all(),  # read only by a template that lists them (not the poller's)
-        "waited_too_long": selectors.waited_too_long(order),
+        "waited_too_long": policy.waited_too_long(order),
         "failure_reason": (
             selectors.failure_reason_for_customer(order)
             if order.status == OrderStatus.PAYMENT_FAILED
@@ -169,7 +172,7 @@ def order_authenticated(request, token):
     """The customer finished (or abandoned) 3-D Secure: read the PaymentIntent again."""
     order = selectors.order_for_customer(token)
     if order.is_pending:
-        services.drive_payment(order.pk, cause="customer:3ds_complete")
+        driver.drive_payment(order.pk, cause="customer:3ds_complete")
     return redirect(order.get_absolute_url())
 
 

@@ -1,3 +1,5 @@
+"""The payments app's configuration: registers checks, webhook receivers and schedules."""
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 

@@ -11,15 +11,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import stripe_gateway
 from django.conf import settings
 from django.db.models import Count, Q
+from stripe_gateway import GatewayError, PaymentIntentSnapshot
 
-from orders import outbox, services
+from orders import clock, policy
 from orders.models import Order, OrderStatus, OutboxMessage
-from payments import gateway
-from payments.exceptions import GatewayError
-from payments.gateway import PaymentIntentSnapshot
-from shop import clock
+from orders.outbox.dispatch import dispatch_due_messages
+from orders.outbox.store import queued_refunds
+from orders.payment.apply import apply_payment_intent
+from orders.support.selectors import stuck_past_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -54,34 +56,29 @@ class AuditReport:
 
 
 def _refunded(pi: PaymentIntentSnapshot) -> int:
-    return sum(r.amount for r in gateway.list_refunds(pi.id) if r.status in ("succeeded", "pending"))
+    return stripe_gateway.refunded_total(stripe_gateway.list_refunds(pi.id))
 
 
 def _refund_in_flight(order: Order | None, pi_id: str) -> bool:
     if order is None:
         return False
-    return OutboxMessage.objects.filter(
-        order=order,
-        kind=OutboxMessage.Kind.REFUND,
-        state=OutboxMessage.State.PENDING,
-        payload__payment_intent_id=pi_id,
-    ).exists()
+    return queued_refunds(order, payment_intent_id=pi_id).exists()
 
 
 def _refund_orphan(pi: PaymentIntentSnapshot, left: int) -> None:
     """Refund money that names an order we do not have (no outbox row can hold it)."""
-    if any(r.metadata.get("audit") == pi.id for r in gateway.list_refunds(pi.id)):
+    if any(r.metadata.get("audit") == pi.id for r in stripe_gateway.list_refunds(pi.id)):
         return
-    gateway.create_refund(
+    stripe_gateway.create_refund(
         payment_intent_id=pi.id,
         amount=left,
-        idempotency_key=f"audit-refund:{pi.id}",
+        idempotency_key=stripe_gateway.keys.audit_refund_key(pi.id),
         metadata={"audit": pi.id, "shop": settings.STRIPE_METADATA_TAG},
     )
 
 
 def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
-    grace_cutoff = clock.now() - services.policy("GRACE_PERIOD")
+    grace_cutoff = clock.now() - policy.grace_period()
     for order_id, pis in pis_by_order.items():
         order = orders.get(order_id)
         ref = order.reference if order else f"order#{order_id}"
@@ -92,7 +89,7 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 if left > 0:
                     kept.append((pi, left))
             elif (
-                pi.status in services.CANCELLABLE_PI_STATUSES
+                pi.cancellable
                 and (order is None or pi.id != order.payment_intent_id)
                 and pi.created
                 and pi.created < grace_cutoff.timestamp()
@@ -100,7 +97,10 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 finding = Finding("stray", WARNING, f"unconfirmed PaymentIntent not on the order ({pi.status})", ref, pi.id)
                 if fix:
                     try:
-                        gateway.cancel_payment_intent(payment_intent_id=pi.id, idempotency_key=f"audit-cancel:{pi.id}")
+                        stripe_gateway.cancel_payment_intent(
+                            payment_intent_id=pi.id,
+                            idempotency_key=stripe_gateway.keys.audit_cancel_key(pi.id),
+                        )
                         finding.fixed = True
                     except GatewayError as exc:
                         finding.message += f"; cancel failed: {exc}"
@@ -132,7 +132,7 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 "I2", BROKEN, f"{left} {pi.currency} kept at Stripe but the order is {order.status}", ref, pi.id
             )
             if fix:
-                services.apply_payment_intent(order.pk, pi, cause="audit:fix")
+                apply_payment_intent(order.pk, pi, cause="audit:fix")
                 finding.fixed = True
             report.findings.append(finding)
 
@@ -144,7 +144,7 @@ def _check_paid_orders(report, seen: dict[str, PaymentIntentSnapshot], since) ->
         pi = seen.get(order.payment_intent_id or "")
         if pi is None and order.payment_intent_id:
             try:
-                pi = gateway.retrieve_payment_intent(order.payment_intent_id)
+                pi = stripe_gateway.retrieve_payment_intent(order.payment_intent_id)
             except GatewayError as exc:
                 report.findings.append(Finding("I3", WARNING, f"could not read its payment: {exc}", order.reference))
                 continue
@@ -175,8 +175,7 @@ def _check_database(report, since) -> None:
         report.findings.append(
             Finding("I5", BROKEN, f"{order.confirmations} confirmation emails for a {order.status} order", order.reference)
         )
-    deadline = clock.now() - services.policy("GIVE_UP_AFTER") - services.policy("RETRY_MAX")
-    for order in Order.objects.filter(status__in=[OrderStatus.PAYMENT_STARTING, OrderStatus.REQUIRES_ACTION], created_at__lt=deadline):
+    for order in Order.objects.filter(stuck_past_deadline(clock.now())):
         report.findings.append(Finding("I4", BROKEN, "pending past its give-up deadline", order.reference, order.payment_intent_id or ""))
     failed = OutboxMessage.objects.filter(state=OutboxMessage.State.FAILED, kind=OutboxMessage.Kind.REFUND, created_at__gte=since)
     for message in failed.select_related("order"):
@@ -187,7 +186,7 @@ def audit_payments(*, fix: bool = False, max_items: int = 10_000, progress: Call
     """Audit the recent window; with ``fix``, repair, let the outbox run, and audit again."""
     report = _audit_once(fix=fix, max_items=max_items, progress=progress)
     if fix and any(f.fixed for f in report.findings):
-        outbox.dispatch_due_messages()
+        dispatch_due_messages()
         after = _audit_once(fix=False, max_items=max_items, progress=progress)
         fixed = [f for f in report.findings if f.fixed]
         after.findings = fixed + after.findings
@@ -197,10 +196,10 @@ def audit_payments(*, fix: bool = False, max_items: int = 10_000, progress: Call
 
 def _audit_once(*, fix: bool, max_items: int, progress) -> AuditReport:
     report = AuditReport()
-    since = clock.now() - services.policy("AUDIT_WINDOW")
+    since = clock.now() - policy.audit_window()
     pis_by_order: dict[int, list[PaymentIntentSnapshot]] = defaultdict(list)
     seen: dict[str, PaymentIntentSnapshot] = {}
-    for pi in gateway.list_payment_intents(max_items=max_items):
+    for pi in stripe_gateway.list_payment_intents(max_items=max_items):
         report.payment_intents_seen += 1
         if progress and report.payment_intents_seen % 500 == 0:
             progress(f"{report.payment_intents_seen} PaymentIntents read")

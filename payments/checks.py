@@ -1,16 +1,15 @@
-from datetime import timedelta
+"""System checks of the payment settings (``manage.py check`` and every start)."""
 
 from django.conf import settings
 from django.core.checks import Error, register
-
-STRIPE_IDEMPOTENCY_WINDOW = timedelta(hours=24)
+from stripe_gateway.keys import IDEMPOTENCY_WINDOW
 
 
 @register()
 def check_payment_policy(app_configs, **kwargs):
     """The give-up deadline must end well before Stripe forgets our idempotency keys."""
     give_up = settings.PAYMENTS["GIVE_UP_AFTER"]
-    if give_up >= STRIPE_IDEMPOTENCY_WINDOW / 2:
+    if give_up >= IDEMPOTENCY_WINDOW / 2:
         return [
             Error(
                 "PAYMENTS['GIVE_UP_AFTER'] must be under 12 hours",

@@ -1,8 +1,10 @@
+"""The payments app's one table: a record of each reconciler sweep."""
+
 from datetime import timedelta
 
 from django.db import models
 
-from shop import clock
+from orders import clock
 
 
 class ReconcilerRun(models.Model):

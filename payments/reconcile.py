@@ -1,9 +1,10 @@
-"""The reconciler: push every stale pending order to PAID or to fully unwound.
+"""The reconciler's sweep: push every stale pending order to PAID or to fully unwound.
 
 Any number of workers on any number of hosts may run ``reconcile_pending_orders`` at once:
 each claims a batch with ``SELECT ... FOR UPDATE SKIP LOCKED`` and stamps a lease on it in
 one short transaction, then works on the orders outside any transaction. An order that
-does not converge is retried later with an exponential backoff recorded on the row.
+does not converge is retried later with an exponential backoff recorded on the row. What
+is done to each order is ``orders.payment.converge``; this module finds and claims them.
 """
 
 import logging
@@ -15,16 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
-from orders import services
+from orders import clock, lease, policy
 from orders.models import PENDING_STATUSES, Order
-from payments import gateway
-from payments.exceptions import GatewayError
+from orders.payment.converge import converge_order, describe_plan
 from payments.models import ReconcilerRun
-from shop import clock
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +43,10 @@ class ReconcileSummary:
 
 
 def _due_filter(*, now, older_than: timedelta | None, order_ids: list[int] | None) -> Q:
-    query = Q(status__in=PENDING_STATUSES) & (Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+    query = Q(status__in=PENDING_STATUSES) & lease.free(now)
     if order_ids:
         return query & Q(pk__in=order_ids)
-    cutoff = now - (older_than if older_than is not None else services.policy("GRACE_PERIOD"))
+    cutoff = now - (older_than if older_than is not None else policy.grace_period())
     query &= Q(created_at__lte=cutoff)
     return query & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
@@ -65,55 +63,9 @@ def claim_batch(*, size: int, token: str, older_than=None, order_ids=None) -> li
         )
         if ids:
             Order.objects.filter(pk__in=ids).update(
-                lease_until=now + services.policy("DRIVER_LEASE"), lease_token=token
+                lease_until=now + policy.driver_lease(), lease_token=token
             )
     return ids
-
-
-def reconcile_order(order_id: int, *, lease_token: str | None = None) -> str:
-    """Converge one order as far as Stripe allows now; return what happened to it."""
-    order = Order.objects.get(pk=order_id)
-    if not order.is_pending:
-        return "already_final"
-    if services.give_up_window_passed(order):
-        order = services.unwind_order(
-            order_id,
-            cause="reconciler:give_up",
-            reason="The payment did not complete in time; the order was cancelled and nothing kept.",
-            lease_token=lease_token,
-        )
-    else:
-        # The order was read under the batch's lease: drive it without claiming it again.
-        order = services.drive_payment(
-            order_id, cause="reconciler", lease_token=lease_token, leased_order=order
-        )
-        if order.is_pending and _not_backed_off(order):
-            # Stripe answered but the payment is still in flight (processing, 3-D Secure):
-            # look again later rather than at once.
-            services.note_attempt_failed(order_id, f"payment still {order.status}", cause="reconciler")
-    return order.status if not order.is_pending else "still_pending"
-
-
-def _not_backed_off(order: Order) -> bool:
-    """Whether the attempt left no backoff behind (so the next sweep would pick it at once)."""
-    return order.next_attempt_at is None or order.next_attempt_at <= clock.now()
-
-
-def describe_plan(order: Order) -> str:
-    """Say what the reconciler would do with an order, without doing it."""
-    if services.give_up_window_passed(order):
-        action = "give up: cancel its PaymentIntent and unwind (or mark paid if it succeeded)"
-    elif order.payment_intent_id is None:
-        action = "create its PaymentIntent (same idempotency key), record it, confirm it"
-    else:
-        action = f"read {order.payment_intent_id} from Stripe and apply its status"
-        try:
-            pi = gateway.retrieve_payment_intent(order.payment_intent_id)
-            action += f" (Stripe says: {pi.status})"
-        except GatewayError as exc:
-            action += f" (Stripe unreachable now: {exc})"
-    age = clock.now() - order.created_at
-    return f"{order.reference} [{order.status}, {int(age.total_seconds())}s old]: would {action}"
 
 
 def _reconcile_batch(ids: list[int], *, token: str, summary: ReconcileSummary) -> None:
@@ -127,7 +79,7 @@ def _reconcile_batch(ids: list[int], *, token: str, summary: ReconcileSummary) -
 
     def converge(order_id: int) -> None:
         try:
-            outcome = reconcile_order(order_id, lease_token=token)
+            outcome = converge_order(order_id, lease_token=token)
         except DatabaseError as exc:
             outcome = "error"
             with lock:
@@ -136,7 +88,7 @@ def _reconcile_batch(ids: list[int], *, token: str, summary: ReconcileSummary) -
         with lock:
             summary.outcomes[outcome] += 1
 
-    concurrency = min(settings.PAYMENTS.get("RECONCILE_CONCURRENCY", 1), len(ids))
+    concurrency = min(policy.reconcile_concurrency(), len(ids))
     if concurrency <= 1:
         for order_id in ids:
             converge(order_id)
@@ -175,7 +127,7 @@ def reconcile_pending_orders(
 ) -> ReconcileSummary:
     """Sweep stale pending orders in batches until none is due (or ``max_orders`` is reached)."""
     summary = ReconcileSummary()
-    batch_size = batch_size or services.policy("RECONCILE_BATCH_SIZE")
+    batch_size = batch_size or policy.reconcile_batch_size()
     if dry_run:
         qs = Order.objects.filter(
             _due_filter(now=clock.now(), older_than=older_than, order_ids=order_ids)

@@ -12,16 +12,11 @@ from django.conf import settings
 from django.db import transaction
 from djstripe.models import Account, APIKey, WebhookEndpoint
 
+from payments.webhooks import PAYMENT_INTENT_EVENTS, REFUND_EVENTS
+
 LOCAL_ACCOUNT_ID = "acct_localstripe"
 LOCAL_ENDPOINT_ID = "we_localstripe"
-WEBHOOK_EVENTS = [
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "payment_intent.requires_action",
-    "payment_intent.processing",
-    "charge.refunded",
-]
+WEBHOOK_EVENTS = [*PAYMENT_INTENT_EVENTS, *REFUND_EVENTS]
 
 
 def seed_local_account() -> WebhookEndpoint:

@@ -3,7 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from payments.selectors import payments_health
+from payments.health import payments_health
 
 # Whoever may look at orders (the Support group, superusers) may see how payments are doing.
 HEALTH_PERMISSION = "orders.view_order"

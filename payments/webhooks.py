@@ -15,10 +15,10 @@ from djstripe.models import Event
 from djstripe.signals import WEBHOOK_SIGNALS
 from djstripe.views import ProcessWebhookView
 
-from orders import services
+from orders import clock
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
-from payments.gateway import PaymentIntentSnapshot
-from shop import clock
+from orders.payment.apply import apply_payment_intent, record_refund
+from stripe_gateway import PaymentIntentSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def handle_payment_intent_event(*, event_id: str, event_type: str, data: dict) -
     if order_id is None:
         _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=pi.id, data=data)
         return
-    services.apply_payment_intent(
+    apply_payment_intent(
         order_id, pi, cause=f"webhook:{event_type}", event_kind=OrderEvent.Kind.WEBHOOK
     )
 
@@ -79,7 +79,7 @@ def handle_charge_refunded_event(*, event_id: str, event_type: str, data: dict) 
     if order_id is None:
         _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=payment_intent_id, data=data)
         return
-    services.record_refund(
+    record_refund(
         order_id,
         payment_intent_id=payment_intent_id,
         refunded_total=int(data.get("amount_refunded") or 0),

@@ -1,3 +1,5 @@
+"""The qworker app's configuration."""
+
 from django.apps import AppConfig
 
 

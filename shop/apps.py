@@ -1,6 +1,10 @@
+"""The site app's configuration."""
+
 from django.apps import AppConfig
 
 
 class ShopConfig(AppConfig):
+    """The site: settings, the root URLconf, the storefront pages and the demo set-up."""
+
     name = "shop"
-    verbose_name = "Catalog"
+    verbose_name = "Shop"

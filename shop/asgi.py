@@ -1,3 +1,5 @@
+"""ASGI entry point of the site."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,3 +1,5 @@
+"""Values every storefront page needs: the cart size and the Stripe mode."""
+
 from django.conf import settings
 
 
@@ -7,7 +9,7 @@ def shop(request):
     The cart size is a callable, so the session (a database read) is loaded only by a
     template that shows it: not by the order page's poller, which renders a fragment.
     """
-    from shop.cart import Cart
+    from catalog.cart import Cart
 
     return {
         "cart_count": Cart(request.session).count,

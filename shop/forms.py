@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from shop.models import Product
+from catalog.models import Product
 
 # Anything above this cannot be a primary key (PostgreSQL bigint) nor a sane quantity.
 _BIGINT_MAX = 2**63 - 1

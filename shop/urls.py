@@ -1,8 +1,9 @@
+"""The site's root URLconf: the storefront pages, and each app's ``urls`` by dotted name."""
+
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from payments.webhooks import VerifiedWebhookView
 from shop import views
 
 shop_patterns = [
@@ -17,23 +18,9 @@ shop_patterns = [
 urlpatterns = [
     path("", include((shop_patterns, "shop"))),
     path("", include("orders.urls")),
-    # dj-stripe's webhook route, under its own name (its admin reverses it), served by our
-    # view that refuses dj-stripe's DEBUG-only signing-secret override header.
-    path(
-        "stripe/",
-        include(
-            (
-                [
-                    path(
-                        "webhook/<uuid:uuid>/",
-                        VerifiedWebhookView.as_view(),
-                        name="djstripe_webhook_by_uuid",
-                    )
-                ],
-                "djstripe",
-            )
-        ),
-    ),
+    # dj-stripe's webhook route, served by our view that refuses dj-stripe's DEBUG-only
+    # signing-secret override header.
+    path("stripe/", include("payments.urls")),
     path("admin/", admin.site.urls),
 ]
 

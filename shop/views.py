@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from shop.cart import Cart
-from shop.exceptions import CartError
+from catalog.cart import Cart
+from catalog.exceptions import CartError
 from shop.forms import CartChangeForm
-from shop.models import Product
+from catalog.models import Product
 
 
 def product_list(request):

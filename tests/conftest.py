@@ -5,9 +5,9 @@ import pytest
 import stripe as stripe_sdk
 from django.conf import settings
 
-from orders import services
-from shop import clock as shop_clock
-from shop.models import Product
+from orders.checkout import LineRequest, place_order
+from orders import clock as order_clock
+from catalog.models import Product
 from tests.stripe_stand_in import Fault, FaultyHTTPClient, StandIn, free_port
 
 
@@ -52,7 +52,7 @@ def faults(monkeypatch, stripe_api):
     """Faults injected on the HTTP layer under the stripe SDK, for the shop's own calls."""
     plan = Faults()
     monkeypatch.setattr(
-        "payments.gateway.build_http_client",
+        "stripe_gateway.client.build_http_client",
         lambda: FaultyHTTPClient(plan.planned, plan.log, timeout=settings.STRIPE_TIMEOUT_SECONDS),
     )
     return plan
@@ -73,8 +73,8 @@ class TestClock:
 
 @pytest.fixture
 def clock(monkeypatch):
-    fake = TestClock(shop_clock.now())
-    monkeypatch.setattr(shop_clock, "now", fake)
+    fake = TestClock(order_clock.now())
+    monkeypatch.setattr(order_clock, "now", fake)
     return fake
 
 
@@ -100,8 +100,8 @@ def checkout(stripe_api, make_product):
 
     def place(card: str = "4242424242424242", *, product=None, quantity: int = 1, token: str | None = None, email="ann@example.com"):
         product = product or make_product()
-        return services.place_order(
-            lines=[services.LineRequest(product.pk, quantity)],
+        return place_order(
+            lines=[LineRequest(product.pk, quantity)],
             email=email,
             payment_method_id=stripe_api.payment_method(card),
             checkout_token=token or secrets.token_urlsafe(24),

@@ -1,6 +1,8 @@
+"""Template filters of the payments health page."""
+
 from django import template
 
-from payments.selectors import format_duration
+from payments.health import format_duration
 
 register = template.Library()
 

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group, User
 
 from orders.models import Order, OrderStatus
 from orders.permissions import SUPPORT_GROUP
-from shop import clock as shop_clock
+from orders import clock as order_clock
 from tests.conftest import CARD_OK
 
 
@@ -33,7 +33,7 @@ def make_order(db):
     """An order row as the database would hold it, without talking to Stripe (for list tests)."""
 
     def make(status=OrderStatus.PAID, **overrides) -> Order:
-        now = shop_clock.now()
+        now = order_clock.now()
         fields = {
             "checkout_token": secrets.token_urlsafe(24),
             "email": f"{secrets.token_hex(3)}@example.com",

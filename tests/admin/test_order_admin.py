@@ -216,7 +216,7 @@ def test_order_page_is_read_only_for_support(support_client, checkout):
 
 
 def test_order_page_shows_the_whole_timeline(support_client, checkout, support_user):
-    from orders import support
+    from orders.support import actions as support
 
     order = checkout()
     support.resend_confirmation(
@@ -236,11 +236,11 @@ def test_order_page_shows_the_whole_timeline(support_client, checkout, support_u
 
 
 def test_order_page_shows_webhooks_in_the_timeline(support_client, checkout):
-    from orders import services
-    from payments.gateway import retrieve_payment_intent
+    from orders.payment.apply import apply_payment_intent
+    from stripe_gateway import retrieve_payment_intent
 
     order = checkout()
-    services.apply_payment_intent(
+    apply_payment_intent(
         order.pk,
         retrieve_payment_intent(order.payment_intent_id),
         cause="webhook:payment_intent.succeeded",

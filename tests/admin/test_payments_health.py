@@ -12,7 +12,7 @@ from django.urls import reverse
 from orders.models import OrderStatus, OutboxMessage
 from payments.management.commands.payments_report import Command as PaymentsReport
 from payments.reconcile import reconcile_pending_orders
-from payments.selectors import format_duration, payments_health
+from payments.health import format_duration, payments_health
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

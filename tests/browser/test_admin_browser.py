@@ -9,7 +9,7 @@ import secrets
 import pytest
 from django.contrib.auth.models import Group, User
 
-from orders import services
+from orders.checkout import LineRequest, place_order
 from orders.models import Order, OrderStatus
 from orders.permissions import SUPPORT_GROUP
 
@@ -31,8 +31,8 @@ def test_support_finds_a_stuck_order_reconciles_it_and_sees_it_paid(
     # The customer paid, but Stripe's reply was lost and Stripe stayed unreachable after it.
     faults.add("lost_response", path="/confirm")
     faults.add("timeout", method="GET", path="/v1/payment_intents/")
-    order = services.place_order(
-        lines=[services.LineRequest(make_product().pk, 1)],
+    order = place_order(
+        lines=[LineRequest(make_product().pk, 1)],
         email="worried@example.com",
         payment_method_id=stripe_api.payment_method(),
         checkout_token=secrets.token_urlsafe(24),

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.models import Order, OrderStatus
-from payments.reconcile import reconcile_order
+from orders.payment.converge import converge_order as reconcile_order
 from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,9 @@ import pytest
 from django.core import mail
 from django.db import OperationalError
 
-from orders import services
+from orders.payment.driver import _confirm
+
+from orders.state import transition_locked
 from orders.exceptions import CheckoutNotStarted
 from orders.models import Order, OrderStatus
 from payments.reconcile import reconcile_pending_orders
@@ -136,7 +138,7 @@ def test_stripe_500_on_confirm_leaves_order_pending_then_it_converges(checkout, 
 
 
 def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(checkout, stripe_api, clock, monkeypatch):
-    real = services.transition_locked
+    real = transition_locked
     calls = {"n": 0}
 
     def failing_once(order, to_status, **kwargs):
@@ -145,7 +147,7 @@ def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(
             raise OperationalError("server closed the connection unexpectedly")
         return real(order, to_status, **kwargs)
 
-    monkeypatch.setattr(services, "transition_locked", failing_once)
+    monkeypatch.setattr("orders.state.transition_locked", failing_once)
     order = checkout()
     assert order.status == OrderStatus.PAYMENT_STARTING
     assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "succeeded"
@@ -177,11 +179,11 @@ def test_process_dying_after_the_payment_intent_is_recorded_is_finished_by_the_r
     def die(*args, **kwargs):
         raise Crash
 
-    real_confirm = services._confirm
-    monkeypatch.setattr(services, "_confirm", die)
+    real_confirm = _confirm
+    monkeypatch.setattr("orders.payment.driver._confirm", die)
     with pytest.raises(Crash):
         checkout()
-    monkeypatch.setattr(services, "_confirm", real_confirm)
+    monkeypatch.setattr("orders.payment.driver._confirm", real_confirm)
     order = Order.objects.get()
     assert order.status == OrderStatus.PAYMENT_STARTING
     assert order.payment_intent_id

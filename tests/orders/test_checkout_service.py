@@ -6,7 +6,13 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from orders import services
+from orders.checkout import LineRequest, place_order, record_order
+
+from orders.lease import claim_lease
+
+from orders.payment.driver import drive_payment
+
+from orders.selectors import client_secret_for
 from orders.models import Order, OrderStatus, OutboxMessage
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED
 
@@ -40,9 +46,9 @@ def test_declined_card_fails_the_order_releases_stock_and_closes_the_payment_int
 def test_three_d_secure_completed_by_customer_makes_the_order_paid(checkout, stripe_api):
     order = checkout(CARD_3DS)
     assert order.status == OrderStatus.REQUIRES_ACTION
-    assert services.client_secret_for(order).startswith(order.payment_intent_id)
+    assert client_secret_for(order).startswith(order.payment_intent_id)
     stripe_api.authenticate(order.payment_intent_id, success=True)
-    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    order = drive_payment(order.pk, cause="customer:3ds_complete")
     assert order.status == OrderStatus.PAID
     assert len(mail.outbox) == 1
 
@@ -50,7 +56,7 @@ def test_three_d_secure_completed_by_customer_makes_the_order_paid(checkout, str
 def test_three_d_secure_failed_by_customer_fails_the_order_and_charges_nothing(checkout, stripe_api):
     order = checkout(CARD_3DS)
     stripe_api.authenticate(order.payment_intent_id, success=False)
-    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    order = drive_payment(order.pk, cause="customer:3ds_complete")
     assert order.status == OrderStatus.PAYMENT_FAILED
     assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "canceled"
 
@@ -59,7 +65,7 @@ def test_three_d_secure_passed_but_card_declined_fails_the_order(checkout, strip
     order = checkout(CARD_3DS_DECLINED)
     assert order.status == OrderStatus.REQUIRES_ACTION
     stripe_api.authenticate(order.payment_intent_id, success=True)
-    order = services.drive_payment(order.pk, cause="customer:3ds_complete")
+    order = drive_payment(order.pk, cause="customer:3ds_complete")
     assert order.status == OrderStatus.PAYMENT_FAILED
 
 
@@ -85,8 +91,8 @@ def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_inten
         try:
             barrier.wait()
             results.append(
-                services.place_order(
-                    lines=[services.LineRequest(product.pk, 1)],
+                place_order(
+                    lines=[LineRequest(product.pk, 1)],
                     email="ann@example.com",
                     payment_method_id=pm,
                     checkout_token="tok-concurrent-0000000000",
@@ -133,12 +139,12 @@ def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its
     again = checkout(product=product, token="tok-resubmit-gone-00000000")
     assert again.pk == first.pk
     # ...and a resubmit from a tab whose cart is now empty lands on the order too.
-    empty = services.place_order(
+    empty = place_order(
         lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-resubmit-gone-00000000"
     )
     assert empty.pk == first.pk
     with pytest.raises(EmptyCart):
-        services.place_order(lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new")
+        place_order(lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new")
     assert Order.objects.count() == 1
     assert len(stripe_api.payment_intents()) == 1
 
@@ -155,15 +161,15 @@ def test_an_order_that_reached_its_end_holds_no_driver_lease(checkout, stripe_ap
 def test_a_recorded_order_is_leased_to_its_creator_until_it_is_driven(make_product, stripe_api):
     """Step 1 commits the order already leased: no reconciler can take it before its creator."""
     product = make_product()
-    order = services.record_order(
-        lines=[services.LineRequest(product.pk, 1)],
+    order = record_order(
+        lines=[LineRequest(product.pk, 1)],
         email="ann@example.com",
         payment_method_id=stripe_api.payment_method(),
         checkout_token="tok-leased-0000000000000",
         lease_token="creator",
     )
-    assert services.claim_lease(order.pk) is None  # anyone else is refused
-    driven = services.drive_payment(order.pk, cause="checkout", lease_token="creator", leased_order=order)
+    assert claim_lease(order.pk) is None  # anyone else is refused
+    driven = drive_payment(order.pk, cause="checkout", lease_token="creator", leased_order=order)
     assert driven.status == OrderStatus.PAID
     assert len(stripe_api.payment_intents()) == 1
 

@@ -11,7 +11,9 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from orders import services, support
+from orders.payment.driver import drive_payment
+from orders.selectors import client_secret_for
+from orders.support import actions as support
 from orders.models import Order, OrderStatus
 from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
 
@@ -304,7 +306,7 @@ def test_status_fragment_keeps_polling_while_pending_and_stops_once_paid(client,
     pending = client.get(url)
     assert pending.status_code == 200 and 'data-state="payment_starting"' in pending.content.decode()
 
-    services.drive_payment(order.pk, cause="test:behind_its_back")
+    drive_payment(order.pk, cause="test:behind_its_back")
 
     final = client.get(url)
     assert final.status_code == 286
@@ -350,7 +352,7 @@ def test_three_d_secure_page_hands_the_client_secret_to_stripe_js_and_completes(
 
     page = shopper.get(response.url).content.decode()
     assert "Your bank asks you to confirm this payment" in page and "Nothing has been charged yet" in page
-    assert f'data-client-secret="{services.client_secret_for(order)}"' in page
+    assert f'data-client-secret="{client_secret_for(order)}"' in page
     assert "try-again" not in page
 
     stripe_api.authenticate(order.payment_intent_id, success=True)
@@ -431,7 +433,7 @@ def test_a_checkout_takes_few_statements_in_three_transactions(shopper, stripe_a
     from django.test.utils import CaptureQueriesContext
 
     queued = []
-    monkeypatch.setattr("orders.tasks.schedule_outbox_dispatch", queued.append)
+    monkeypatch.setattr("orders.outbox.store.queue_dispatch", queued.append)
     pm = stripe_api.payment_method(CARD_OK)
     with CaptureQueriesContext(connection) as captured:
         response = pay(shopper, stripe_api, pm=pm)

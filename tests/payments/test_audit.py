@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from orders import services
+from orders.state import transition_order
 from orders.models import Order, OrderStatus
 from payments.audit import audit_payments
 from tests.payments.invariants import assert_invariants
@@ -78,7 +78,7 @@ def test_a_paid_order_without_money_is_reported_and_not_hidden(checkout, faults,
     faults.add("lost_request", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     order = checkout()
-    services.transition_order(order.pk, OrderStatus.PAID, cause="test:corruption")
+    transition_order(order.pk, OrderStatus.PAID, cause="test:corruption")
     with pytest.raises(CommandError):
         call_command("audit_payments", "--fix")
     assert "paid order without a succeeded payment" in capsys.readouterr().out

@@ -15,7 +15,9 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test import Client
 
-from orders import outbox, services
+from orders.outbox import dispatch as outbox
+
+from orders.state import transition_locked
 from orders.models import Order, OrderStatus
 from payments.reconcile import reconcile_pending_orders
 from tests.payments.invariants import assert_converged, assert_invariants
@@ -39,7 +41,7 @@ def settle(clock, *, rounds: int = 30) -> None:
 def test_batch_of_checkouts_through_a_broken_network_and_database_converges(checkout, faults, clock, stripe_api, make_product, monkeypatch):
     rng = random.Random(20261122)
     product = make_product(stock=100)
-    real_transition = services.transition_locked
+    real_transition = transition_locked
     db_broken = {"on": False}
 
     def flaky_transition(order, to_status, **kwargs):
@@ -47,7 +49,7 @@ def test_batch_of_checkouts_through_a_broken_network_and_database_converges(chec
             raise OperationalError("terminating connection due to administrator command")
         return real_transition(order, to_status, **kwargs)
 
-    monkeypatch.setattr(services, "transition_locked", flaky_transition)
+    monkeypatch.setattr("orders.state.transition_locked", flaky_transition)
     cards = ["4242424242424242"] * 5 + ["4000000000000341"]
     for i in range(24):
         breaking = 6 <= i < 18

@@ -5,7 +5,8 @@ import smtplib
 import pytest
 from django.core import mail
 
-from orders import outbox, support
+from orders.outbox import dispatch as outbox
+from orders.support import actions as support
 from orders.models import OrderStatus, OutboxMessage
 from tests.payments.invariants import assert_invariants
 
@@ -63,7 +64,7 @@ def test_refund_whose_reply_was_lost_is_made_once(checkout, faults, clock, strip
 
 
 def test_queue_lost_on_commit_is_caught_by_the_periodic_sweep(checkout, monkeypatch, stripe_api):
-    monkeypatch.setattr("orders.tasks.schedule_outbox_dispatch", lambda message_id: None)
+    monkeypatch.setattr("orders.outbox.store.queue_dispatch", lambda message_id: None)
     order = checkout()
     assert order.outbox.get().state == OutboxMessage.State.PENDING
     assert mail.outbox == []

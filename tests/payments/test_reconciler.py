@@ -10,7 +10,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from orders import services
+from orders.payment.apply import apply_payment_intent
+
+from orders.state import transition_order
+
+import stripe_gateway
 from orders.models import Order, OrderEvent, OrderStatus
 from payments.models import ReconcilerRun
 from payments.reconcile import claim_batch, reconcile_pending_orders
@@ -226,7 +230,7 @@ def test_reconcile_command_exits_non_zero_when_an_order_fails(checkout, lost_con
     def broken(order_id, **kwargs):
         raise OperationalError("database went away")
 
-    monkeypatch.setattr(reconcile, "reconcile_order", broken)
+    monkeypatch.setattr(reconcile, "converge_order", broken)
     with pytest.raises(CommandError) as excinfo:
         call_command("reconcile_payments", "--limit", "1")
     assert excinfo.value.returncode == 1
@@ -234,10 +238,10 @@ def test_reconcile_command_exits_non_zero_when_an_order_fails(checkout, lost_con
 
 def test_unfulfillable_payment_is_refunded_and_the_order_says_why(checkout, confirm_never_sent, clock, stripe_api):
     order = checkout()
-    services.transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed by test")
+    transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed by test")
     stripe_api.confirm(order.payment_intent_id)  # the payment goes through anyway
-    services.apply_payment_intent(
-        order.pk, services.gateway.retrieve_payment_intent(order.payment_intent_id), cause="test"
+    apply_payment_intent(
+        order.pk, stripe_gateway.retrieve_payment_intent(order.payment_intent_id), cause="test"
     )
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELED
@@ -256,7 +260,7 @@ def test_amount_mismatch_is_refunded_not_kept(checkout, faults, stripe_api):
         confirm="true",
         metadata={"order_id": str(order.pk), "shop": settings.STRIPE_METADATA_TAG},
     )
-    services.apply_payment_intent(order.pk, services.gateway.retrieve_payment_intent(wrong["id"]), cause="test")
+    apply_payment_intent(order.pk, stripe_gateway.retrieve_payment_intent(wrong["id"]), cause="test")
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELED
     assert "refunded in full" in order.status_reason
@@ -272,11 +276,11 @@ def test_converging_an_order_costs_few_statements(checkout, lost_confirm_reply, 
     order = checkout()
     faults.clear()
     clock.advance(seconds=settings.PAYMENTS["GRACE_PERIOD"].total_seconds() + 1)
-    monkeypatch.setattr("orders.tasks.schedule_outbox_dispatch", lambda message_id: None)
+    monkeypatch.setattr("orders.outbox.store.queue_dispatch", lambda message_id: None)
     token = "batch-lease"
     assert claim_batch(size=10, token=token) == [order.pk]
     with CaptureQueriesContext(connection) as captured:
-        from payments.reconcile import reconcile_order
+        from orders.payment.converge import converge_order as reconcile_order
 
         assert reconcile_order(order.pk, lease_token=token) == OrderStatus.PAID
     statements = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]

@@ -5,7 +5,9 @@ import time
 import pytest
 from django.core import mail
 
-from orders import services
+from orders.payment.apply import apply_payment_intent
+
+from orders.state import transition_order
 from orders.models import Order, OrderEvent, OrderStatus, UnmatchedPaymentEvent
 from payments.stand_in import seed_local_account, webhook_url
 from tests.conftest import CARD_3DS
@@ -69,7 +71,7 @@ def test_late_requires_action_and_failed_events_never_move_a_paid_order(client, 
 
 def test_webhook_before_the_customers_own_request_finishes_is_harmless(client, checkout, stripe_api, monkeypatch):
     """The succeeded webhook lands between Stripe's answer and our own apply step."""
-    real_apply = services.apply_payment_intent
+    real_apply = apply_payment_intent
     delivered = []
 
     def webhook_first(order_id, pi, **kwargs):
@@ -78,7 +80,7 @@ def test_webhook_before_the_customers_own_request_finishes_is_harmless(client, c
             deliver(client, event_for(stripe_api.payment_intent(pi.id), "payment_intent.succeeded"))
         return real_apply(order_id, pi, **kwargs)
 
-    monkeypatch.setattr(services, "apply_payment_intent", webhook_first)
+    monkeypatch.setattr("orders.payment.apply.apply_payment_intent", webhook_first)
     order = checkout()
     assert delivered == [order.payment_intent_id]
     assert order.status == OrderStatus.PAID
@@ -147,7 +149,7 @@ def test_succeeded_webhook_for_a_cancelled_order_refunds_the_money(client, check
     order = checkout()
     # Our side closed the order (say, the cancel reached Stripe but its reply was lost and
     # the payment was then confirmed elsewhere): the money must go back.
-    services.transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed")
+    transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed")
     stripe_api.confirm(order.payment_intent_id)
     pi = stripe_api.payment_intent(order.payment_intent_id)
     assert pi["status"] == "succeeded"

@@ -19,7 +19,7 @@ from orders.models import (
     OrderStatus,
     OutboxMessage,
 )
-from shop.models import Product
+from catalog.models import Product
 
 PAID_EVER = (OrderStatus.PAID, OrderStatus.REFUNDED)
 # Where a PaymentIntent is still able to take money.

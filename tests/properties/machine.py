@@ -26,7 +26,10 @@ from hypothesis import currently_in_test_context, event, note
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from orders import outbox, services, support
+from orders import checkout, policy
+from orders.outbox import dispatch as outbox
+from orders.payment import driver
+from orders.support import actions as support
 from orders.exceptions import ActionRefused, CheckoutNotStarted
 from orders.models import (
     PENDING_STATUSES,
@@ -38,10 +41,10 @@ from orders.models import (
     UnmatchedPaymentEvent,
 )
 from payments.audit import audit_payments
-from payments.exceptions import GatewayError
+from stripe_gateway import GatewayError
 from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
-from shop.models import Product
+from catalog.models import Product
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
 from tests.properties import wire
 from tests.properties.invariants import StripeView, check_converged, check_safe
@@ -83,8 +86,8 @@ PICK = st.integers(0, 3)
 RACERS = ("reconcile", "resubmit", "webhook", "3ds_return", "outbox", "support_cancel", "customer_3ds")
 
 
-def policy(name):
-    return services.policy(name)
+def setting(name):
+    return policy.setting(name)
 
 
 class Form:
@@ -212,7 +215,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     def _stall_and_take_over(self) -> None:
         """The request hangs past its lease; a reconciler (grace passed) takes the order over."""
-        self.clock.advance(seconds=policy("DRIVER_LEASE").total_seconds() + 1)
+        self.clock.advance(seconds=setting("DRIVER_LEASE").total_seconds() + 1)
         reconcile_pending_orders(max_orders=20)
 
     @contextmanager
@@ -245,8 +248,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _place(self, form: Form, fault: str, stripe: str = "ok") -> None:
         with self.stripe_says(stripe), self.boundary(fault):
             try:
-                order = services.place_order(
-                    lines=[services.LineRequest(self.product.pk, form.quantity)],
+                order = checkout.place_order(
+                    lines=[checkout.LineRequest(self.product.pk, form.quantity)],
                     email=f"customer{form.number}@example.com",
                     payment_method_id=form.payment_method_id,
                     checkout_token=form.token,
@@ -311,7 +314,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if comes_back:
             with self.stripe_says(stripe), self.boundary(fault):
                 try:
-                    services.drive_payment(order.pk, cause="customer:3ds_complete")
+                    driver.drive_payment(order.pk, cause="customer:3ds_complete")
                 except (Crash, DatabaseError):
                     pass
 
@@ -443,12 +446,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if order is None or not order.payment_intent_id:
             return
         self.stripe_api.authenticate(order.payment_intent_id, success=True)  # 400 if not awaiting it
-        services.drive_payment(order.pk, cause="customer:3ds_complete")
+        driver.drive_payment(order.pk, cause="customer:3ds_complete")
 
     def _drive_if_exists(self, form, cause):
         order = form.order()
         if order is not None:
-            services.drive_payment(order.pk, cause=cause)
+            driver.drive_payment(order.pk, cause=cause)
 
     @rule(stripe=DISPATCHING)
     @step
@@ -560,8 +563,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
             STATS[f"wire fault {fault.call}/{fault.mode} hit {min(fault.hits, 1)}"] += 1
         self.faults.clear()
         stopped = self.clock()
-        give_up, retry_max = policy("GIVE_UP_AFTER"), policy("RETRY_MAX")
-        slack = policy("DRIVER_LEASE") + timedelta(minutes=2)
+        give_up, retry_max = setting("GIVE_UP_AFTER"), setting("RETRY_MAX")
+        slack = setting("DRIVER_LEASE") + timedelta(minutes=2)
         pending_at_stop = {
             o.pk: max(o.created_at + give_up, stopped) + retry_max + slack
             for o in Order.objects.filter(status__in=PENDING_STATUSES)
@@ -601,7 +604,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for order in Order.objects.filter(status__in=PENDING_STATUSES):
             times.append(
                 max(
-                    order.created_at + policy("GRACE_PERIOD"),
+                    order.created_at + setting("GRACE_PERIOD"),
                     order.next_attempt_at or now,
                     order.lease_until or now,
                 )

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from django.db import OperationalError, connection, transaction
 from django.test import Client
 
-from orders import services
-from payments import gateway
+import stripe_gateway as gateway
+from orders import checkout, lease
+from orders.payment import apply, driver
 from tests.payments import webhook_helpers
 
 
@@ -123,12 +124,12 @@ def boundary_fault(fault: BoundaryFault):
     if fault.spec == "none":
         yield fault
         return
-    real_record = services.record_order
-    real_drive = services.drive_payment
-    real_attach = services.attach_payment_intent
+    real_record = checkout.record_order
+    real_drive = driver.drive_payment
+    real_attach = driver.attach_payment_intent
     real_confirm = gateway.confirm_payment_intent
-    real_apply = services.apply_payment_intent
-    real_release = services.release_lease
+    real_apply = apply.apply_payment_intent
+    real_release = lease.release_lease
 
     def record_order(**kwargs):
         with transaction.atomic():
@@ -161,12 +162,12 @@ def boundary_fault(fault: BoundaryFault):
         return real_release(order_id, token)
 
     patches = [
-        (services, "record_order", record_order),
-        (services, "drive_payment", drive_payment),
-        (services, "attach_payment_intent", attach_payment_intent),
+        (checkout, "record_order", record_order),
+        (driver, "drive_payment", drive_payment),
+        (driver, "attach_payment_intent", attach_payment_intent),
         (gateway, "confirm_payment_intent", confirm_payment_intent),
-        (services, "apply_payment_intent", apply_payment_intent),
-        (services, "release_lease", release_lease),
+        (apply, "apply_payment_intent", apply_payment_intent),
+        (lease, "release_lease", release_lease),
     ]
     with ExitStack() as stack:
         for module, name, replacement in patches:

@@ -12,7 +12,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task, fetch
 
-from orders.tasks import schedule_outbox_dispatch
+from orders.outbox.store import queue_dispatch as schedule_outbox_dispatch
 from tests.qworker.worker_process import WorkerProcess, wait_for
 from tests.stripe_stand_in import free_port
 

@@ -1,9 +1,11 @@
+"""``manage.py audit_payments``: hold Stripe's payments against our orders (I1-I5)."""
+
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.audit import audit_payments
-from payments.exceptions import GatewayError
+from stripe_gateway import GatewayError
 
 
 class Command(BaseCommand):

@@ -1,3 +1,5 @@
+"""``manage.py connect_local_stripe``: wire dj-stripe and the shop to the local stand-in."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 

@@ -1,10 +1,12 @@
+"""``manage.py payments_report``: the payments health figures, for people and for cron."""
+
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from payments.management.commands.reconcile_payments import parse_duration
-from payments.selectors import format_duration, payments_health
+from payments.health import format_duration, payments_health
 
 
 class Command(BaseCommand):

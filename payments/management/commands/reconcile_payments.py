@@ -1,3 +1,5 @@
+"""``manage.py reconcile_payments``: run the reconciler's sweep by hand."""
+
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError

@@ -1,3 +1,5 @@
+"""``manage.py run_cluster``: one django-q2 cluster with the wedge-detecting sentinel."""
+
 import sys
 
 from django.core.management.base import BaseCommand, CommandError

@@ -1,3 +1,5 @@
+"""``manage.py run_worker``: supervise django-q2 clusters, replacing a wedged one."""
+
 import sys
 
 from django.conf import settings

@@ -1,3 +1,5 @@
+"""``manage.py ensure_demo_staff``: the demo's staff logins (DEBUG only)."""
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group

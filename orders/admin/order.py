@@ -1,39 +1,24 @@
-"""The support desk: orders, their timeline and the safe actions, in the Django admin.
-
-Support staff read everything and edit nothing here: every change goes through one of the
-actions of ``orders.support`` (idempotent, audited, refused when the order's state does not
-allow it). The admin only parses the form and calls that one service.
-"""
+"""The order list (stuck filter, search) and the order page (timeline and staff actions)."""
 
 import logging
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
-from django import forms
+from catalog.templatetags.money import money
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
-from orders import support
-from orders import support_selectors as selectors
+from orders import clock
+from orders.admin.actions import SUPPORT_ACTIONS
+from orders.admin.readonly import ReadOnlyMixin
 from orders.exceptions import ActionRefused
-from orders.models import (
-    Order,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    OutboxMessage,
-    UnmatchedPaymentEvent,
-)
-from shop import clock
-from shop.templatetags.money import money
+from orders.models import Order, OrderLine, OrderStatus
+from orders.support import actions as support
+from orders.support import selectors
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +38,6 @@ def _stripe_dashboard_url(payment_intent_id: str | None) -> str:
         return ""
     return f"{settings.STRIPE_DASHBOARD_URL}/payments/{payment_intent_id}"
 
-
-# --- The "stuck" filter ---------------------------------------------------------------
 
 
 class StuckFilter(admin.SimpleListFilter):
@@ -77,203 +60,6 @@ class StuckFilter(admin.SimpleListFilter):
         }
         condition = conditions.get(self.value())
         return queryset if condition is None else queryset.filter(condition())
-
-
-# --- The action forms -----------------------------------------------------------------
-
-
-def _new_request_token() -> str:
-    return secrets.token_urlsafe(16)
-
-
-class ActionForm(forms.Form):
-    """One submission of a staff action; the hidden token makes a double submit harmless."""
-
-    request_token = forms.CharField(
-        widget=forms.HiddenInput,
-        max_length=support.MAX_TOKEN_LENGTH,
-        initial=_new_request_token,
-        error_messages={
-            "required": "This form has expired; reload the page and try again.",
-            "max_length": "This form has expired; reload the page and try again.",
-        },
-    )
-
-    def error_summary(self) -> str:
-        """The form's errors on one line, for a message above the order page."""
-        parts = []
-        for name, errors in self.errors.items():
-            text = " ".join(errors)
-            visible = name in self.fields and not self.fields[name].widget.is_hidden
-            parts.append(f"{self[name].label}: {text}" if visible else text)
-        return "; ".join(parts)
-
-    reason = forms.CharField(
-        max_length=500,
-        widget=forms.TextInput(
-            attrs={"size": 50, "placeholder": "Why (kept in the order's history)"}
-        ),
-    )
-
-
-class ReconcileForm(ActionForm):
-    reason = forms.CharField(
-        max_length=500,
-        required=False,
-        widget=forms.TextInput(attrs={"size": 50, "placeholder": "Why (optional)"}),
-    )
-
-
-class RefundForm(ActionForm):
-    amount = forms.DecimalField(
-        required=False,
-        min_value=Decimal("0.01"),
-        decimal_places=2,
-        max_digits=10,
-        help_text="In the order's currency, e.g. 5.00. Leave empty to refund everything left.",
-        widget=forms.TextInput(attrs={"size": 8, "inputmode": "decimal"}),
-    )
-
-    def clean_amount(self) -> int | None:
-        """The amount in minor units (cents), or None for "everything that is left"."""
-        amount = self.cleaned_data["amount"]
-        if amount is None:
-            return None
-        return int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-
-
-# --- The actions: each calls one service ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class SupportAction:
-    name: str
-    label: str
-    permission: str
-    form_class: type[ActionForm]
-    applies: Callable[[Order], bool]
-    not_applicable: str
-    perform: Callable[[HttpRequest, Order, dict], tuple[int, str]]
-    confirm: str = ""
-
-
-def _reconcile(request, order: Order, data: dict) -> tuple[int, str]:
-    order = support.reconcile_now(
-        order_id=order.pk,
-        actor=request.user,
-        reason=data["reason"],
-        request_token=data["request_token"],
-    )
-    if order.is_pending:
-        return messages.WARNING, (
-            f"Order {order.reference} is still {order.get_status_display().lower()}"
-            f"{': ' + order.last_error if order.last_error else ''}. The reconciler keeps trying; "
-            "nothing more was charged."
-        )
-    return messages.SUCCESS, f"Order {order.reference} is now {order.get_status_display().lower()}."
-
-
-def _cancel(request, order: Order, data: dict) -> tuple[int, str]:
-    order = support.cancel_unpaid_order(
-        order_id=order.pk,
-        actor=request.user,
-        reason=data["reason"],
-        request_token=data["request_token"],
-    )
-    return messages.SUCCESS, (
-        f"Order {order.reference} is {order.get_status_display().lower()}: stock released, "
-        "the customer is told, nothing was kept."
-    )
-
-
-def _refund(request, order: Order, data: dict) -> tuple[int, str]:
-    message = support.refund_order(
-        order_id=order.pk,
-        amount=data["amount"],
-        actor=request.user,
-        reason=data["reason"],
-        request_token=data["request_token"],
-    )
-    amount = money(message.payload.get("amount"), order.currency)
-    message.refresh_from_db(fields=["state", "last_error"])
-    if message.state == OutboxMessage.State.SENT:
-        return messages.SUCCESS, f"Refund of {amount} made at Stripe for {order.reference}."
-    if message.state == OutboxMessage.State.FAILED:
-        return messages.ERROR, f"Refund of {amount} failed: {message.last_error}"
-    return messages.SUCCESS, (
-        f"Refund of {amount} queued for {order.reference}; it is retried until Stripe confirms it."
-    )
-
-
-def _resend(request, order: Order, data: dict) -> tuple[int, str]:
-    support.resend_confirmation(
-        order_id=order.pk,
-        actor=request.user,
-        reason=data["reason"],
-        request_token=data["request_token"],
-    )
-    return messages.SUCCESS, f"Confirmation email of {order.reference} sent again to {order.email}."
-
-
-SUPPORT_ACTIONS: dict[str, SupportAction] = {
-    action.name: action
-    for action in (
-        SupportAction(
-            name="reconcile",
-            label="Reconcile now",
-            permission="orders.reconcile_order",
-            form_class=ReconcileForm,
-            applies=lambda order: order.is_pending,
-            not_applicable="only a pending order can be reconciled",
-            perform=_reconcile,
-        ),
-        SupportAction(
-            name="cancel",
-            label="Cancel and unwind",
-            permission="orders.cancel_order",
-            form_class=ActionForm,
-            applies=lambda order: order.is_pending,
-            not_applicable="only an unpaid, pending order can be cancelled",
-            perform=_cancel,
-            confirm="Cancel this order and release its stock?",
-        ),
-        SupportAction(
-            name="refund",
-            label="Refund",
-            permission="orders.refund_order",
-            form_class=RefundForm,
-            applies=lambda order: order.status == OrderStatus.PAID,
-            not_applicable="only a paid order can be refunded",
-            perform=_refund,
-            confirm="Refund this money to the customer?",
-        ),
-        SupportAction(
-            name="resend_confirmation",
-            label="Resend confirmation email",
-            permission="orders.resend_confirmation",
-            form_class=ActionForm,
-            applies=lambda order: order.status == OrderStatus.PAID,
-            not_applicable="only a paid order has a confirmation",
-            perform=_resend,
-        ),
-    )
-}
-
-
-# --- Orders -----------------------------------------------------------------------------
-
-
-class ReadOnlyMixin:
-    """Support reads; changes happen only through the audited actions."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class OrderLineInline(ReadOnlyMixin, admin.TabularInline):
@@ -483,48 +269,3 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:orders_order_change", args=[order.pk])
         )
-
-
-# --- The rest of an order's story, for searching across orders ---------------------------
-
-
-@admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("at", "order", "kind", "cause", "transition", "message", "actor")
-    list_filter = ("kind",)
-    search_fields = ("order__reference", "cause", "message")
-    list_select_related = ("order", "actor")
-    date_hierarchy = "at"
-    actions = None
-
-    @admin.display(description="state change")
-    def transition(self, event: OrderEvent) -> str:
-        if not event.to_status:
-            return ""
-        return f"{event.from_status or '—'} → {event.to_status}"
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "order",
-        "kind",
-        "state",
-        "attempts",
-        "available_at",
-        "done_at",
-        "last_error",
-    )
-    list_filter = ("state", "kind")
-    search_fields = ("order__reference", "order__email")
-    list_select_related = ("order",)
-    actions = None
-
-
-@admin.register(UnmatchedPaymentEvent)
-class UnmatchedPaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "source", "event_type", "stripe_id", "resolved")
-    list_filter = ("resolved", "source")
-    search_fields = ("stripe_id", "event_type")
-    actions = None

@@ -1,5 +1,14 @@
+"""The gateway's domain errors: every SDK error becomes one of these at the boundary.
+
+- ``PaymentDeclined``: Stripe definitely refused the payment (nothing was charged).
+- ``OutcomeUnknown``: timeout, connection error, 5xx, rate limit, idempotency conflict:
+  the request may or may not have taken effect. Never treat it as a failure.
+- ``RequestRejected``: Stripe definitely did nothing (a 4xx other than a decline).
+"""
+
+
 class GatewayError(Exception):
-    """A Stripe call did not return a PaymentIntent."""
+    """A Stripe call did not return what was asked for."""
 
 
 class PaymentDeclined(GatewayError):

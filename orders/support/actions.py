@@ -8,16 +8,20 @@ import logging
 
 from django.db import transaction
 
-from orders import services
+from stripe_gateway import GatewayError
+
 from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
-from payments.exceptions import GatewayError
+from orders.outbox.store import enqueue_outbox, queued_refund_total
+from orders.payment import converge, unwind
+from orders.state import lock_order
+from orders.timeline import record_event
 
 logger = logging.getLogger(__name__)
 
 
 def _audit(order: Order, *, action: str, actor, reason: str, details: dict | None = None) -> None:
-    services.record_event(
+    record_event(
         order,
         kind=OrderEvent.Kind.STAFF,
         cause=f"staff:{action}",
@@ -61,11 +65,9 @@ def reconcile_now(
     A replayed submission (same ``request_token``) of a reconcile that already finished the
     order returns the order as it is instead of refusing.
     """
-    from payments.reconcile import reconcile_order
-
     reason = (reason or "").strip()[:500] or "Reconcile requested by support"
     with transaction.atomic():
-        order = services.lock_order(order_id)
+        order = lock_order(order_id)
         replay = _already_audited(order, action="reconcile", request_token=request_token)
         if not order.is_pending:
             if replay:
@@ -77,7 +79,7 @@ def reconcile_now(
                 details={"request_token": request_token} if request_token else None,
             )
     try:
-        reconcile_order(order_id)
+        converge.converge_order(order_id)
     except GatewayError as exc:
         # Stripe refused a request outright (e.g. it does not know the PaymentIntent).
         logger.warning("support reconcile failed", extra={"order_id": order_id, "error": str(exc)})
@@ -94,7 +96,7 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
     """
     reason = _require_reason(reason)
     with transaction.atomic():
-        order = services.lock_order(order_id)
+        order = lock_order(order_id)
         replay = _already_audited(order, action="cancel", request_token=request_token)
         if replay and order.status == OrderStatus.CANCELED:
             return order
@@ -108,7 +110,7 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
                 details={"request_token": request_token} if request_token else None,
             )
     try:
-        order = services.unwind_order(
+        order = unwind.unwind_order(
             order_id, cause="staff:cancel", reason="Cancelled by our support team; nothing was charged.", actor=actor
         )
     except GatewayError as exc:
@@ -129,12 +131,8 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
 
 def refundable_amount(order: Order) -> int:
     """What may still be refunded: the total less refunds made and refunds already queued."""
-    queued = order.outbox.filter(
-        kind=OutboxMessage.Kind.REFUND,
-        state=OutboxMessage.State.PENDING,
-        payload__payment_intent_id=order.payment_intent_id,
-    )
-    return max(order.total_amount - order.refunded_amount - sum(int(m.payload["amount"]) for m in queued), 0)
+    queued = queued_refund_total(order, payment_intent_id=order.payment_intent_id)
+    return max(order.total_amount - order.refunded_amount - queued, 0)
 
 
 def refund_order(*, order_id: int, amount: int | None, actor, reason: str, request_token: str) -> OutboxMessage:
@@ -142,7 +140,7 @@ def refund_order(*, order_id: int, amount: int | None, actor, reason: str, reque
     reason = _require_reason(reason)
     request_token = _require_token(request_token)
     with transaction.atomic():
-        order = services.lock_order(order_id)
+        order = lock_order(order_id)
         existing = order.outbox.filter(kind=OutboxMessage.Kind.REFUND, discriminator=f"staff:{request_token}").first()
         if existing:
             return existing
@@ -154,7 +152,7 @@ def refund_order(*, order_id: int, amount: int | None, actor, reason: str, reque
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
             raise ActionRefused(f"The refund must be between 0.01 and {left / 100:.2f} {order.currency.upper()}.")
-        message = services.enqueue_outbox(
+        message = enqueue_outbox(
             order,
             OutboxMessage.Kind.REFUND,
             discriminator=f"staff:{request_token}",
@@ -172,7 +170,7 @@ def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str
     reason = _require_reason(reason)
     request_token = _require_token(request_token)
     with transaction.atomic():
-        order = services.lock_order(order_id)
+        order = lock_order(order_id)
         # A replay returns what the first submission did, whatever the order became since.
         existing = order.outbox.filter(
             kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
@@ -181,7 +179,7 @@ def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str
             return existing
         if order.status != OrderStatus.PAID:
             raise ActionRefused("Only a paid order has a confirmation to resend.")
-        message = services.enqueue_outbox(
+        message = enqueue_outbox(
             order, OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
         )
         _audit(

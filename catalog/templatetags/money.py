@@ -1,3 +1,5 @@
+"""The ``money`` template filter: minor units and a currency as people read them."""
+
 from django import template
 
 register = template.Library()

@@ -1,3 +1,5 @@
+"""The catalog's one model: a product and its stock."""
+
 from django.db import models
 from django.urls import reverse
 

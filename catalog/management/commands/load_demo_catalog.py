@@ -1,6 +1,8 @@
+"""``manage.py load_demo_catalog``: create the demo products (idempotent)."""
+
 from django.core.management.base import BaseCommand
 
-from shop.services import load_demo_catalog
+from catalog.demo import load_demo_catalog
 
 
 class Command(BaseCommand):

@@ -1,6 +1,8 @@
+"""The demo catalog: real-looking products for the demo shop, created idempotently."""
+
 from django.db import transaction
 
-from shop.models import Product
+from catalog.models import Product
 
 DEMO_PRODUCTS = [
     ("enamel-mug", "Enamel mug", "A speckled camp mug that survives every fall.", 1800, 40),

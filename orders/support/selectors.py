@@ -1,21 +1,16 @@
 """Reads for support staff: which orders are stuck, and an order's whole story.
 
-The writes support staff may make are in ``orders.support``; the admin, the payments health
+The writes support staff may make are in ``orders.support.actions``; the admin, the payments health
 page and ``payments_report`` read through these.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
+from orders import policy
 from orders.models import PENDING_STATUSES, Order, OrderEvent, OutboxMessage
-
-
-def stuck_deadline() -> timedelta:
-    """How long an order may stay pending before it is stuck: the give-up delay plus one backoff."""
-    return settings.PAYMENTS["GIVE_UP_AFTER"] + settings.PAYMENTS["RETRY_MAX"]
 
 
 def _failed_outbox(**filters) -> Exists:
@@ -28,12 +23,12 @@ def _failed_outbox(**filters) -> Exists:
 
 def pending_past_grace(now: datetime) -> Q:
     """Pending orders older than the grace period: the reconciler's business, worth a look."""
-    return Q(status__in=PENDING_STATUSES, created_at__lte=now - settings.PAYMENTS["GRACE_PERIOD"])
+    return Q(status__in=PENDING_STATUSES, created_at__lte=now - policy.grace_period())
 
 
 def stuck_past_deadline(now: datetime, *, after: timedelta | None = None) -> Q:
     """Pending orders that should have converged long ago (invariant I4 is broken for them)."""
-    return Q(status__in=PENDING_STATUSES, created_at__lt=now - (after or stuck_deadline()))
+    return Q(status__in=PENDING_STATUSES, created_at__lt=now - (after or policy.stuck_after()))
 
 
 def refund_failed() -> Q:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from shop.exceptions import CartError
-from shop.models import Product
+from catalog.exceptions import CartError
+from catalog.models import Product
 
 SESSION_KEY = "cart"
 

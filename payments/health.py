@@ -3,13 +3,13 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Min, Q
 
-from orders import support_selectors as order_selectors
+from orders import policy
+from orders.support import selectors as order_selectors
 from orders.models import PENDING_STATUSES, Order, OrderStatus, OutboxMessage, UnmatchedPaymentEvent
 from payments.models import ReconcilerRun
-from shop import clock
+from orders import clock
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def payments_health(
 ) -> PaymentsHealth:
     """The payments' vital signs: states, stuck orders, the reconciler, the outbox backlog."""
     now = clock.now()
-    stuck_after = stuck_after or order_selectors.stuck_deadline()
+    stuck_after = stuck_after or policy.stuck_after()
     counts = dict.fromkeys(OrderStatus.values, 0)
     counts.update(
         Order.objects.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
@@ -176,7 +176,7 @@ def payments_health(
     run = ReconcilerRun.objects.order_by("-started_at", "-pk").first()
     return PaymentsHealth(
         generated_at=now,
-        grace_period=settings.PAYMENTS["GRACE_PERIOD"],
+        grace_period=policy.grace_period(),
         counts=counts,
         oldest_pending=None
         if oldest is None

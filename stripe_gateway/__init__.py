@@ -1,0 +1,43 @@
+"""The Stripe gateway: the only package that imports ``stripe``, and a leaf of the project.
+
+It imports nothing of the shop. Callers use this package's names, e.g.
+``stripe_gateway.confirm_payment_intent(...)``, and catch its three domain errors; Stripe's
+vocabulary (statuses, error kinds, idempotency key formats) stays in here.
+
+- ``calls``: one function per Stripe call.
+- ``snapshots``: plain PaymentIntent / Refund snapshots and their status predicates.
+- ``errors``: ``PaymentDeclined``, ``OutcomeUnknown``, ``RequestRejected``.
+- ``keys``: every idempotency key, one function per request.
+- ``client``: the SDK client under it (tests wrap its HTTP client to inject faults).
+"""
+
+from stripe_gateway import keys
+from stripe_gateway.calls import (
+    cancel_payment_intent,
+    confirm_payment_intent,
+    create_payment_intent,
+    create_refund,
+    list_payment_intents,
+    list_refunds,
+    retrieve_payment_intent,
+)
+from stripe_gateway.errors import GatewayError, OutcomeUnknown, PaymentDeclined, RequestRejected
+from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot, refunded_total
+
+__all__ = [
+    "GatewayError",
+    "OutcomeUnknown",
+    "PaymentDeclined",
+    "PaymentIntentSnapshot",
+    "RefundSnapshot",
+    "RequestRejected",
+    "cancel_payment_intent",
+    "confirm_payment_intent",
+    "create_payment_intent",
+    "create_refund",
+    "keys",
+    "list_payment_intents",
+    "list_refunds",
+    "refunded_total",
+    "retrieve_payment_intent",
+]

@@ -1,0 +1,162 @@
+"""One function per Stripe call: plain snapshots out, the gateway's domain errors raised.
+
+Only parameters that both real Stripe and the localstripe stand-in accept are sent.
+"""
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from stripe_gateway.client import client
+from stripe_gateway.errors import OutcomeUnknown, PaymentDeclined, RequestRejected
+from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot
+
+logger = logging.getLogger(__name__)
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    """Turn an SDK error into one of the three domain errors."""
+    if isinstance(exc, stripe.CardError):
+        return PaymentDeclined(code=exc.code or "card_declined", message=exc.user_message or "")
+    rejected = stripe.InvalidRequestError | stripe.AuthenticationError | stripe.PermissionError
+    if isinstance(exc, rejected):
+        return RequestRejected(
+            str(exc.user_message or exc), http_status=exc.http_status, code=exc.code or ""
+        )
+    # APIConnectionError (timeouts included), APIError (5xx), RateLimitError,
+    # IdempotencyError (a concurrent request with the same key): the truth is unknown.
+    return OutcomeUnknown(f"{type(exc).__name__}: {exc.user_message or exc}")
+
+
+def _call(name: str, fn, **log_extra):
+    try:
+        return fn()
+    except stripe.StripeError as exc:
+        error = _translate(exc)
+        logger.warning(
+            "stripe call failed", extra={"stripe_call": name, "error": str(error), **log_extra}
+        )
+        raise error from exc
+
+
+def create_payment_intent(
+    *,
+    amount: int,
+    currency: str,
+    payment_method_id: str,
+    order_id: int,
+    order_reference: str,
+    idempotency_key: str,
+) -> PaymentIntentSnapshot:
+    """Create an unconfirmed PaymentIntent carrying the order in its metadata."""
+    params = {
+        "amount": amount,
+        "currency": currency,
+        "payment_method": payment_method_id,
+        "payment_method_types": ["card"],
+        "metadata": {
+            "order_id": str(order_id),
+            "order_reference": order_reference,
+            "shop": settings.STRIPE_METADATA_TAG,
+        },
+    }
+    pi = _call(
+        "payment_intents.create",
+        lambda: client().v1.payment_intents.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        ),
+        order_id=order_id,
+        idempotency_key=idempotency_key,
+    )
+    return PaymentIntentSnapshot.from_stripe(pi)
+
+
+def confirm_payment_intent(
+    *, payment_intent_id: str, idempotency_key: str
+) -> PaymentIntentSnapshot:
+    """Confirm a PaymentIntent: this is the call that can move money."""
+    pi = _call(
+        "payment_intents.confirm",
+        lambda: client().v1.payment_intents.confirm(
+            payment_intent_id, options={"idempotency_key": idempotency_key}
+        ),
+        payment_intent_id=payment_intent_id,
+        idempotency_key=idempotency_key,
+    )
+    return PaymentIntentSnapshot.from_stripe(pi)
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentSnapshot:
+    pi = _call(
+        "payment_intents.retrieve",
+        lambda: client().v1.payment_intents.retrieve(payment_intent_id),
+        payment_intent_id=payment_intent_id,
+    )
+    return PaymentIntentSnapshot.from_stripe(pi)
+
+
+def cancel_payment_intent(
+    *, payment_intent_id: str, idempotency_key: str
+) -> PaymentIntentSnapshot:
+    pi = _call(
+        "payment_intents.cancel",
+        lambda: client().v1.payment_intents.cancel(
+            payment_intent_id, options={"idempotency_key": idempotency_key}
+        ),
+        payment_intent_id=payment_intent_id,
+        idempotency_key=idempotency_key,
+    )
+    return PaymentIntentSnapshot.from_stripe(pi)
+
+
+def list_payment_intents(
+    *, page_size: int = 100, max_items: int = 10_000
+) -> Iterator[PaymentIntentSnapshot]:
+    """Yield PaymentIntents page by page (at most ``max_items``), in Stripe's order."""
+    starting_after = None
+    seen = 0
+    sdk = client()
+    while seen < max_items:
+        params: dict[str, Any] = {"limit": page_size}
+        if starting_after:
+            params["starting_after"] = starting_after
+        body = _call(
+            "payment_intents.list", lambda p=params: sdk.v1.payment_intents.list(params=p)
+        ).to_dict()
+        data = body["data"]
+        for item in data:
+            seen += 1
+            yield PaymentIntentSnapshot.from_stripe(item)
+        if not data or not body.get("has_more"):
+            return
+        starting_after = data[-1]["id"]
+
+
+def list_refunds(payment_intent_id: str) -> list[RefundSnapshot]:
+    page = _call(
+        "refunds.list",
+        lambda: client().v1.refunds.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}
+        ),
+        payment_intent_id=payment_intent_id,
+    )
+    data = page.to_dict()["data"]
+    return [RefundSnapshot.from_stripe(r, payment_intent_id) for r in data]
+
+
+def create_refund(
+    *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+) -> RefundSnapshot:
+    refund = _call(
+        "refunds.create",
+        lambda: client().v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        ),
+        payment_intent_id=payment_intent_id,
+        idempotency_key=idempotency_key,
+    )
+    return RefundSnapshot.from_stripe(refund, payment_intent_id)

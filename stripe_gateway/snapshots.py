@@ -1,0 +1,122 @@
+"""Plain snapshots of Stripe objects, and Stripe's status vocabulary: nothing outside the
+gateway compares a Stripe status string."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# PaymentIntent statuses from which ``cancel`` is allowed (nothing was or will be captured).
+CANCELLABLE_STATUSES = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
+# Refund statuses that hold money back from the customer's payment.
+REFUND_COUNTED_STATUSES = frozenset({"succeeded", "pending"})
+
+
+def _as_dict(data: Any) -> dict:
+    # stripe 15's objects are not dicts.
+    return data.to_dict() if hasattr(data, "to_dict") else data
+
+
+@dataclass(frozen=True)
+class PaymentIntentSnapshot:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    created: int = 0
+    client_secret: str = ""
+    last_error_code: str = ""
+    last_error_message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def canceled(self) -> bool:
+        return self.status == "canceled"
+
+    @property
+    def requires_action(self) -> bool:
+        """Waiting for the customer's 3-D Secure."""
+        return self.status == "requires_action"
+
+    @property
+    def requires_confirmation(self) -> bool:
+        """Created, never confirmed: no money can have moved through it."""
+        return self.status == "requires_confirmation"
+
+    @property
+    def cancellable(self) -> bool:
+        return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def declined(self) -> bool:
+        """Confirmed and refused: the customer must try again with another card."""
+        return self.status == "requires_payment_method" and bool(
+            self.last_error_code or self.last_error_message
+        )
+
+    @property
+    def order_id(self) -> int | None:
+        try:
+            return int(self.metadata.get("order_id", ""))
+        except ValueError:
+            return None
+
+    def as_declined(self, *, code: str, message: str) -> "PaymentIntentSnapshot":
+        """This PaymentIntent as Stripe leaves it after declining a confirm."""
+        return replace(
+            self,
+            status="requires_payment_method",
+            last_error_code=code,
+            last_error_message=message,
+        )
+
+    @classmethod
+    def from_stripe(cls, data: Any) -> "PaymentIntentSnapshot":
+        data = _as_dict(data)
+        error = data.get("last_payment_error") or {}
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            amount=int(data["amount"]),
+            currency=str(data["currency"]).lower(),
+            metadata=dict(data.get("metadata") or {}),
+            created=int(data.get("created") or 0),
+            client_secret=data.get("client_secret") or "",
+            last_error_code=error.get("code") or error.get("decline_code") or "",
+            last_error_message=error.get("message") or "",
+        )
+
+
+@dataclass(frozen=True)
+class RefundSnapshot:
+    id: str
+    amount: int
+    status: str
+    payment_intent_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> bool:
+        """Whether this refund holds money back from the payment (made or on its way)."""
+        return self.status in REFUND_COUNTED_STATUSES
+
+    @classmethod
+    def from_stripe(cls, data: Any, payment_intent_id: str) -> "RefundSnapshot":
+        data = _as_dict(data)
+        return cls(
+            id=data["id"],
+            amount=int(data["amount"]),
+            status=data.get("status") or "succeeded",
+            payment_intent_id=data.get("payment_intent") or payment_intent_id,
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+def refunded_total(refunds: Iterable[RefundSnapshot]) -> int:
+    """What Stripe has refunded (or is refunding) of a payment, from its refunds."""
+    return sum(refund.amount for refund in refunds if refund.counts)
