@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.bench webhooks     # signed events/s ingested and applied
     .venv/bin/python -m bench.bench all
 
-Everything runs on loopback against database ``shop_bench`` (created and migrated here),
+Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and migrated here),
 gunicorn (``--web-workers`` sync workers) and ``bench.fast_stripe``, a zero-latency,
 stateless Stripe fake. Every loop is bounded in count and in time.
 """
@@ -29,7 +29,8 @@ from bench import stack
 from bench.forms import hidden_fields
 from bench.stack import PY, Stack
 
-DB_NAME = "shop_bench"
+# BENCH_DB: another database for a second checkout of the repo running its own benchmarks.
+DB_NAME = os.environ.get("BENCH_DB", "shop_bench")
 TAG = "convergent-shop-bench"
 WEBHOOK_SECRET = "whsec_bench"
 
