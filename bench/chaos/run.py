@@ -80,7 +80,8 @@ class Chaos:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # prog: argparse would name the package's __main__.py.
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--ci", action="store_true", help="CI-sized: 40 checkouts, no PostgreSQL restart")
     parser.add_argument("--orders", type=int)
     parser.add_argument("--concurrency", type=int)
