@@ -1,4 +1,4 @@
-"""The CI-sized chaos run: the real stack under faults keeps every invariant (see bench/chaos.py)."""
+"""The CI-sized chaos run: the real stack under faults keeps every invariant (see bench/chaos/)."""
 
 import os
 import subprocess
