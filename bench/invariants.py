@@ -72,7 +72,7 @@ def count_confirmation_emails(mail_dir: Path) -> tuple[Counter, int]:
 
 def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dict[int, int]) -> Findings:
     from orders.models import PENDING_STATUSES, TRANSITIONS, Order, OrderEvent, OrderStatus, OutboxMessage
-    from shop.models import Product
+    from catalog.models import Product
 
     found = Findings()
     orders = {o.pk: o for o in Order.objects.prefetch_related("lines")}

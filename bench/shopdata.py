@@ -19,7 +19,7 @@ def empty_tables(*extra: str) -> None:
 
 def stocked_product(slug: str, name: str, stock: int):
     """The product ``slug``, created or reset: 15.00 EUR, active, ``stock`` in stock."""
-    from shop.models import Product
+    from catalog.models import Product
 
     return Product.objects.update_or_create(
         slug=slug, defaults={"name": name, "price": 1500, "currency": "eur", "stock": stock, "is_active": True})[0]

@@ -1,4 +1,4 @@
-"""Invariants I1-I6 of DESIGN.md, checked from both sides: our rows and the stand-in's money."""
+"""Invariants I1-I6 of docs/design.md, checked from both sides: our rows and the stand-in's money."""
 
 from collections import defaultdict
 

@@ -1,4 +1,4 @@
-"""Invariants I1-I6 of DESIGN.md, checked from both sides after every step of the machine.
+"""Invariants I1-I6 of docs/design.md, checked from both sides after every step of the machine.
 
 "Safe" invariants hold after every step, faults and all; "converged" ones hold once faults have
 stopped and time has passed (I4), when nothing may be left in flight.
