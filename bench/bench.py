@@ -24,13 +24,20 @@ from bench.benchmarks.context import Bench
 from bench.report import framed, save_results
 
 # By the name on the command line (and in results.json), in the report's order.
-BENCHMARKS = {"checkout": checkout, "pending": pending_page, "reconciler": reconciler, "webhooks": webhooks}
+BENCHMARKS = {
+    "checkout": checkout,
+    "pending": pending_page,
+    "reconciler": reconciler,
+    "webhooks": webhooks,
+}
 
 
 def report(results: dict[str, dict], args) -> None:
     with framed("benchmarks"):
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
-              f"gunicorn {args.web_workers} sync workers; Stripe = bench.fast_stripe (zero latency)")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
+            f"gunicorn {args.web_workers} sync workers; Stripe = bench.fast_stripe (zero latency)"
+        )
         for name, benchmark in BENCHMARKS.items():
             if name in results:
                 benchmark.report(results[name], args)
@@ -39,14 +46,22 @@ def report(results: dict[str, dict], args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="+", choices=["checkout", "pending", "reconciler", "webhooks", "all"])
+    parser.add_argument(
+        "what", nargs="+", choices=["checkout", "pending", "reconciler", "webhooks", "all"]
+    )
     parser.add_argument("--checkouts", type=int, default=1000)
     parser.add_argument("--polls", type=int, default=5000)
-    parser.add_argument("--stale", type=int, default=100_000, help="stale orders for the reconciler")
+    parser.add_argument(
+        "--stale", type=int, default=100_000, help="stale orders for the reconciler"
+    )
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100, help="reconciler batch size")
-    parser.add_argument("--latency-ms", type=float, default=100.0,
-                        help="also run the reconciler against a Stripe this slow (0: skip)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=100.0,
+        help="also run the reconciler against a Stripe this slow (0: skip)",
+    )
     parser.add_argument("--latency-orders", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
@@ -55,7 +70,9 @@ def main(argv=None) -> int:
     bench = Bench(args)
     results: dict[str, dict] = {}
     try:
-        chosen = ["checkout", "pending", "webhooks", "reconciler"] if "all" in args.what else args.what
+        chosen = (
+            ["checkout", "pending", "webhooks", "reconciler"] if "all" in args.what else args.what
+        )
         bench.start(web=chosen != ["reconciler"])
         for what in chosen:
             results[what] = BENCHMARKS[what].run(bench)

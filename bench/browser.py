@@ -13,7 +13,11 @@ def open_checkout(http, send, product, *, quantity: int = 1) -> dict[str, str]:
     """
     send("GET", f"/products/{product.slug}/")
     csrf = http.cookies.get("csrftoken", "")
-    send("POST", "/cart/add/", data={"product_id": product.pk, "quantity": quantity, "csrfmiddlewaretoken": csrf})
+    send(
+        "POST",
+        "/cart/add/",
+        data={"product_id": product.pk, "quantity": quantity, "csrfmiddlewaretoken": csrf},
+    )
     page = send("GET", "/checkout/", expect=(200,))
     form = hidden_fields(page.text)
     form["csrfmiddlewaretoken"] = csrf

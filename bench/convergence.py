@@ -18,7 +18,10 @@ def pending_counts() -> tuple[int, int]:
 
     try:
         close_old_connections()
-        return (pending_orders(), OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING).count())
+        return (
+            pending_orders(),
+            OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING).count(),
+        )
     except DatabaseError:
         connection.close()
         return (-1, -1)

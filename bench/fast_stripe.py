@@ -63,7 +63,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _metadata(form) -> dict:
-    return {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
+    return {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
 
 
 async def create_payment_method(request: web.Request) -> web.Response:
@@ -82,7 +82,9 @@ async def create_payment_intent(request: web.Request) -> web.Response:
     form = await request.post()
     metadata = _metadata(form)
     pi_id = payment_intent_id(
-        order_id=metadata.get("order_id", "0"), amount=int(form.get("amount", 0)), currency=form.get("currency", "eur")
+        order_id=metadata.get("order_id", "0"),
+        amount=int(form.get("amount", 0)),
+        currency=form.get("currency", "eur"),
     )
     return web.json_response(_payment_intent(pi_id, "requires_confirmation", metadata))
 
@@ -137,8 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-seconds", type=float, default=3600, help="exit after this long")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="answer PaymentIntent calls after this long (real Stripe: ~100-400 ms)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="answer PaymentIntent calls after this long (real Stripe: ~100-400 ms)",
+    )
     args = parser.parse_args()
     LATENCY["seconds"] = args.latency_ms / 1000
     asyncio.run(serve(args.port, args.max_seconds))

@@ -26,12 +26,23 @@ from collections import Counter
 from aiohttp import ClientSession, ClientTimeout, web
 
 MODES = ("drop", "lost", "delay", "error500", "error500_after")
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
-INJECTED_500 = json.dumps({"error": {"type": "api_error", "message": "injected by bench.fault_proxy"}})
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "content-encoding",
+}
+INJECTED_500 = json.dumps(
+    {"error": {"type": "api_error", "message": "injected by bench.fault_proxy"}}
+)
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, probabilities: dict[str, float], delay_seconds: float, seed: int | None):
+    def __init__(
+        self, upstream: str, probabilities: dict[str, float], delay_seconds: float, seed: int | None
+    ):
         self.upstream = upstream.rstrip("/")
         self.probabilities = dict(probabilities)
         self.delay_seconds = delay_seconds
@@ -66,9 +77,13 @@ class FaultProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/_proxy/stats":
-            return web.json_response({"faults": dict(self.stats), "probabilities": self.probabilities})
+            return web.json_response(
+                {"faults": dict(self.stats), "probabilities": self.probabilities}
+            )
         if request.path == "/_proxy/faults" and request.method == "POST":
-            self.probabilities = {k: float(v) for k, v in (await request.json()).items() if k in MODES}
+            self.probabilities = {
+                k: float(v) for k, v in (await request.json()).items() if k in MODES
+            }
             return web.json_response({"probabilities": self.probabilities})
         body = await request.read()
         mode = self.draw()
@@ -81,12 +96,18 @@ class FaultProxy:
             return web.Response(status=500, text=INJECTED_500, content_type="application/json")
         try:
             status, headers, payload = await self.forward(request, body)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             self.stats["upstream_errors"] += 1
-            return web.Response(status=502, text=json.dumps({"error": {"type": "api_error", "message": str(exc)}}))
+            return web.Response(
+                status=502, text=json.dumps({"error": {"type": "api_error", "message": str(exc)}})
+            )
         if status >= 400:
             self.stats[f"upstream_{status}"] += 1
-            print(f"upstream {status} for {request.method} {request.path}: {payload[:300]!r}", file=sys.stderr, flush=True)
+            print(
+                f"upstream {status} for {request.method} {request.path}: {payload[:300]!r}",
+                file=sys.stderr,
+                flush=True,
+            )
         if mode == "drop":
             return self.hang_up(request)
         if mode == "error500_after":
@@ -117,8 +138,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8430 (loopback)")
     for mode in MODES:
-        parser.add_argument(f"--{mode.replace('_', '-')}", dest=mode, type=float, default=0.0,
-                            help=f"probability of '{mode}' per request")
+        parser.add_argument(
+            f"--{mode.replace('_', '-')}",
+            dest=mode,
+            type=float,
+            default=0.0,
+            help=f"probability of '{mode}' per request",
+        )
     parser.add_argument("--delay-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-seconds", type=float, default=1800, help="exit after this long")

@@ -27,13 +27,17 @@ class Findings:
         self.violations.append(f"{invariant}: {message}")
 
 
-def stripe_list(base: str, path: str, params: dict | None = None, *, max_items: int = 100_000) -> list[dict]:
+def stripe_list(
+    base: str, path: str, params: dict | None = None, *, max_items: int = 100_000
+) -> list[dict]:
     items: list[dict] = []
     after = None
     with requests.Session() as http:
         while len(items) < max_items:
             query = {"limit": 100, **(params or {}), **({"starting_after": after} if after else {})}
-            page = http.get(f"{base}{path}", params=query, auth=("sk_test_localstripe", ""), timeout=30)
+            page = http.get(
+                f"{base}{path}", params=query, auth=("sk_test_localstripe", ""), timeout=30
+            )
             page.raise_for_status()
             body = page.json()
             items += body["data"]
@@ -45,7 +49,9 @@ def stripe_list(base: str, path: str, params: dict | None = None, *, max_items: 
 
 def refunded_amount(base: str, pi_id: str) -> int:
     refunds = stripe_list(base, "/v1/refunds", {"payment_intent": pi_id})
-    return sum(r["amount"] for r in refunds if r.get("status", "succeeded") in ("succeeded", "pending"))
+    return sum(
+        r["amount"] for r in refunds if r.get("status", "succeeded") in ("succeeded", "pending")
+    )
 
 
 def count_confirmation_emails(mail_dir: Path) -> tuple[Counter, int]:
@@ -70,9 +76,18 @@ def count_confirmation_emails(mail_dir: Path) -> tuple[Counter, int]:
     return Counter({ref: len(ids) for ref, ids in ids_by_reference.items()}), copies
 
 
-def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dict[int, int]) -> Findings:
-    from orders.models import PENDING_STATUSES, TRANSITIONS, Order, OrderEvent, OrderStatus, OutboxMessage
+def check_all(
+    *, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dict[int, int]
+) -> Findings:
     from catalog.models import Product
+    from orders.models import (
+        PENDING_STATUSES,
+        TRANSITIONS,
+        Order,
+        OrderEvent,
+        OrderStatus,
+        OutboxMessage,
+    )
 
     found = Findings()
     orders = {o.pk: o for o in Order.objects.prefetch_related("lines")}
@@ -80,7 +95,11 @@ def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dic
     found.counts.update(o.status for o in orders.values())
 
     # --- From Stripe's side: every PaymentIntent carrying our tag --------------------------
-    pis = [pi for pi in stripe_list(stripe_base, "/v1/payment_intents") if (pi.get("metadata") or {}).get("shop") == tag]
+    pis = [
+        pi
+        for pi in stripe_list(stripe_base, "/v1/payment_intents")
+        if (pi.get("metadata") or {}).get("shop") == tag
+    ]
     found.counts["payment_intents"] = len(pis)
     kept_by_order: dict[int, list[str]] = defaultdict(list)
     for pi in pis:
@@ -100,11 +119,16 @@ def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dic
         if order is None:
             found.bad("I2", f"{pi['id']} kept {left} for order #{order_id} that does not exist")
         elif order.status != OrderStatus.PAID or order.payment_intent_id != pi["id"]:
-            found.bad("I2", f"{pi['id']} kept {left} {pi['currency']} but {order.reference} is {order.status} "
-                            f"(its payment intent: {order.payment_intent_id})")
+            found.bad(
+                "I2",
+                f"{pi['id']} kept {left} {pi['currency']} but {order.reference} is {order.status} "
+                f"(its payment intent: {order.payment_intent_id})",
+            )
     for order_id, kept in kept_by_order.items():
         if len(kept) > 1:
-            found.bad("I1", f"order #{order_id} has {len(kept)} succeeded, unrefunded payments: {kept}")
+            found.bad(
+                "I1", f"order #{order_id} has {len(kept)} succeeded, unrefunded payments: {kept}"
+            )
 
     # --- From our side: every order ----------------------------------------------------------
     pi_by_id = {pi["id"]: pi for pi in pis}
@@ -114,39 +138,60 @@ def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dic
         if order.status == OrderStatus.PAID:
             pi = pi_by_id.get(order.payment_intent_id or "")
             if pi is None or pi["status"] != "succeeded":
-                found.bad("I3", f"{order.reference} is paid but its payment {order.payment_intent_id} is "
-                                f"{pi['status'] if pi else 'missing at Stripe'}")
+                found.bad(
+                    "I3",
+                    f"{order.reference} is paid but its payment {order.payment_intent_id} is "
+                    f"{pi['status'] if pi else 'missing at Stripe'}",
+                )
             elif pi["amount"] != order.total_amount or pi["currency"] != order.currency:
-                found.bad("I3", f"{order.reference} paid {pi['amount']} {pi['currency']}, "
-                                f"order is {order.total_amount} {order.currency}")
+                found.bad(
+                    "I3",
+                    f"{order.reference} paid {pi['amount']} {pi['currency']}, "
+                    f"order is {order.total_amount} {order.currency}",
+                )
 
     # --- I5: exactly one confirmation email per paid order, none for others ------------------
     emails, copies = count_confirmation_emails(mail_dir)
     found.counts["confirmation_emails"] = sum(emails.values())
     found.counts["confirmation_copies_same_message_id"] = copies
     outbox = Counter(
-        OutboxMessage.objects.filter(kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator="")
-        .values_list("order_id", flat=True)
+        OutboxMessage.objects.filter(
+            kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=""
+        ).values_list("order_id", flat=True)
     )
     for order in orders.values():
         paid = order.status in (OrderStatus.PAID, OrderStatus.REFUNDED)
         sent = emails.get(order.reference, 0)
         if paid and sent != 1:
-            found.bad("I5", f"{order.reference} is {order.status} and got {sent} confirmation emails")
+            found.bad(
+                "I5", f"{order.reference} is {order.status} and got {sent} confirmation emails"
+            )
         if not paid and sent:
-            found.bad("I5", f"{order.reference} is {order.status} and got {sent} confirmation emails")
+            found.bad(
+                "I5", f"{order.reference} is {order.status} and got {sent} confirmation emails"
+            )
         if outbox.get(order.pk, 0) != (1 if paid else 0):
-            found.bad("I5", f"{order.reference} is {order.status} with {outbox.get(order.pk, 0)} confirmation outbox rows")
+            found.bad(
+                "I5",
+                f"{order.reference} is {order.status} with {outbox.get(order.pk, 0)} confirmation outbox rows",
+            )
     stuck = OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).count()
     if stuck:
         found.notes.append(f"{stuck} outbox messages not done")
-        for message in OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).select_related("order")[:20]:
-            found.bad("outbox", f"{message.kind} for {message.order.reference} is {message.state}: {message.last_error[:200]}")
+        for message in OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).select_related(
+            "order"
+        )[:20]:
+            found.bad(
+                "outbox",
+                f"{message.kind} for {message.order.reference} is {message.state}: {message.last_error[:200]}",
+            )
 
     # --- I6: the recorded history is a legal, monotonic path ending in the current state -----
     history: dict[int, list[tuple[str, str]]] = defaultdict(list)
     transitions = OrderEvent.objects.filter(kind=OrderEvent.Kind.TRANSITION).order_by("at", "pk")
-    for order_id, from_status, to_status in transitions.values_list("order_id", "from_status", "to_status"):
+    for order_id, from_status, to_status in transitions.values_list(
+        "order_id", "from_status", "to_status"
+    ):
         history[order_id].append((from_status, to_status))
     for order in orders.values():
         state = None
@@ -168,6 +213,9 @@ def check_all(*, stripe_base: str, tag: str, mail_dir: Path, stock_expected: dic
                 held[line.product_id] += line.quantity
     for product in Product.objects.filter(pk__in=stock_expected):
         if product.stock + held[product.pk] != stock_expected[product.pk]:
-            found.bad("stock", f"{product.slug}: {product.stock} on the shelf + {held[product.pk]} held "
-                               f"!= {stock_expected[product.pk]}")
+            found.bad(
+                "stock",
+                f"{product.slug}: {product.stock} on the shelf + {held[product.pk]} held "
+                f"!= {stock_expected[product.pk]}",
+            )
     return found

@@ -5,7 +5,9 @@ import time
 from collections import Counter
 
 
-async def _fire(requests_: list, concurrency: int, *, seconds: float) -> tuple[list[float], Counter, float]:
+async def _fire(
+    requests_: list, concurrency: int, *, seconds: float
+) -> tuple[list[float], Counter, float]:
     """Send prepared requests, ``concurrency`` at a time; return latencies, statuses, wall time."""
     import aiohttp
 
@@ -14,14 +16,20 @@ async def _fire(requests_: list, concurrency: int, *, seconds: float) -> tuple[l
     queue = list(reversed(requests_))
     deadline = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     timeout=aiohttp.ClientTimeout(total=60)) as http:
+    async with aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=60),
+    ) as http:
+
         async def one_client():
             while queue and time.monotonic() < deadline:
                 method, url, headers, data = queue.pop()
                 started = time.perf_counter()
                 try:
-                    async with http.request(method, url, headers=headers, data=data, allow_redirects=False) as r:
+                    async with http.request(
+                        method, url, headers=headers, data=data, allow_redirects=False
+                    ) as r:
                         await r.read()
                         statuses[r.status] += 1
                 except aiohttp.ClientError as exc:
@@ -33,6 +41,8 @@ async def _fire(requests_: list, concurrency: int, *, seconds: float) -> tuple[l
         return latencies, statuses, time.perf_counter() - started
 
 
-def fire(requests_: list, concurrency: int, *, seconds: float) -> tuple[list[float], Counter, float]:
+def fire(
+    requests_: list, concurrency: int, *, seconds: float
+) -> tuple[list[float], Counter, float]:
     """Send ``(method, url, headers, data)`` tuples for at most ``seconds`` (no cookies kept)."""
     return asyncio.run(_fire(requests_, concurrency, seconds=seconds))

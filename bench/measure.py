@@ -30,18 +30,27 @@ def cpu_counters(roles: dict[str, int], db_name: str) -> dict[str, dict[int, int
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                       [db_name])
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [db_name],
+        )
         backends = [row[0] for row in cursor.fetchall()]
-    counters = {role: {p: stack.cpu_ticks(p) for p in [pid, *stack.descendants(pid)]}
-                for role, pid in roles.items()}
+    counters = {
+        role: {p: stack.cpu_ticks(p) for p in [pid, *stack.descendants(pid)]}
+        for role, pid in roles.items()
+    }
     counters["postgres"] = {p: stack.cpu_ticks(p) for p in backends}
     return counters
 
 
-def cpu_spent(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -> dict[str, float]:
+def cpu_spent(
+    before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]
+) -> dict[str, float]:
     """Seconds of CPU per role between two ``cpu_counters`` (a process new since counts whole)."""
-    return {role: sum(t - before[role].get(p, 0) for p, t in after[role].items()) / TICKS for role in after}
+    return {
+        role: sum(t - before[role].get(p, 0) for p, t in after[role].items()) / TICKS
+        for role in after
+    }
 
 
 def count_round_trips(path_fn, *, method: str = "get", data_fn=None, repeat: int = 3) -> dict:
@@ -77,7 +86,9 @@ def count_round_trips(path_fn, *, method: str = "get", data_fn=None, repeat: int
         try:
             with connection.execute_wrapper(execute):
                 profile.enable()
-                getattr(client, method)(path, data) if data is not None else getattr(client, method)(path)
+                getattr(client, method)(path, data) if data is not None else getattr(
+                    client, method
+                )(path)
                 profile.disable()
         finally:
             del connection.commit
@@ -90,5 +101,10 @@ def count_round_trips(path_fn, *, method: str = "get", data_fn=None, repeat: int
     from django.conf import settings
 
     checks = 1 if settings.DATABASES["default"].get("CONN_HEALTH_CHECKS") else 0
-    return {"statements": q, "transactions": c, "health_checks": checks, "round_trips": q + 2 * c + checks,
-            "python_calls": statistics.median(calls)}
+    return {
+        "statements": q,
+        "transactions": c,
+        "health_checks": checks,
+        "round_trips": q + 2 * c + checks,
+        "python_calls": statistics.median(calls),
+    }

@@ -34,18 +34,23 @@ def main() -> None:
         samples.append((examined, stack.rss_kb(os.getpid())))
 
     started = time.monotonic()
-    summary = reconcile_pending_orders(batch_size=int(sys.argv[1]) if len(sys.argv) > 1 else None,
-                                       progress=progress)
+    summary = reconcile_pending_orders(
+        batch_size=int(sys.argv[1]) if len(sys.argv) > 1 else None, progress=progress
+    )
     elapsed = time.monotonic() - started
-    print(json.dumps({
-        "examined": summary.examined,
-        "outcomes": dict(summary.outcomes),
-        "errors": summary.errors[:5],
-        "seconds": elapsed,
-        "rss_samples_kb": samples[:: max(1, len(samples) // 20)] + samples[-1:],
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
-        "peak_rss_kb": _high_water_kb(),
-    }))
+    print(
+        json.dumps(
+            {
+                "examined": summary.examined,
+                "outcomes": dict(summary.outcomes),
+                "errors": summary.errors[:5],
+                "seconds": elapsed,
+                "rss_samples_kb": samples[:: max(1, len(samples) // 20)] + samples[-1:],
+                # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+                "peak_rss_kb": _high_water_kb(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,9 +3,19 @@
 import os
 
 # What a run writes; emptied before it so that every run starts from the same state.
-RUN_TABLES = ["orders_orderevent", "orders_outboxmessage", "orders_orderline", "orders_order",
-              "orders_unmatchedpaymentevent", "payments_reconcilerrun", "django_q_task", "django_q_ormq",
-              "django_session", "djstripe_event", "djstripe_webhookeventtrigger"]
+RUN_TABLES = [
+    "orders_orderevent",
+    "orders_outboxmessage",
+    "orders_orderline",
+    "orders_order",
+    "orders_unmatchedpaymentevent",
+    "payments_reconcilerrun",
+    "django_q_task",
+    "django_q_ormq",
+    "django_session",
+    "djstripe_event",
+    "djstripe_webhookeventtrigger",
+]
 
 
 def empty_tables(*extra: str) -> None:
@@ -14,7 +24,9 @@ def empty_tables(*extra: str) -> None:
 
     existing = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(t for t in [*RUN_TABLES, *extra] if t in existing) + " CASCADE")
+        cursor.execute(
+            "TRUNCATE " + ", ".join(t for t in [*RUN_TABLES, *extra] if t in existing) + " CASCADE"
+        )
 
 
 def stocked_product(slug: str, name: str, stock: int):
@@ -22,10 +34,20 @@ def stocked_product(slug: str, name: str, stock: int):
     from catalog.models import Product
 
     return Product.objects.update_or_create(
-        slug=slug, defaults={"name": name, "price": 1500, "currency": "eur", "stock": stock, "is_active": True})[0]
+        slug=slug,
+        defaults={
+            "name": name,
+            "price": 1500,
+            "currency": "eur",
+            "stock": stock,
+            "is_active": True,
+        },
+    )[0]
 
 
-def make_stale_orders(count: int, *, with_payment_intent: bool = True, age_minutes: int = 10) -> list[int]:
+def make_stale_orders(
+    count: int, *, with_payment_intent: bool = True, age_minutes: int = 10
+) -> list[int]:
     """Insert ``count`` stale pending orders in one statement; their PaymentIntent ids name them."""
     from django.db import connection
 

@@ -19,7 +19,11 @@ from pathlib import Path
 from qworker.procs import children, descendants, start_time, title
 
 ROOT = Path(__file__).resolve().parent.parent
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+PY = (
+    str(ROOT / ".venv" / "bin" / "python")
+    if (ROOT / ".venv" / "bin" / "python").exists()
+    else sys.executable
+)
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 VAR = ROOT / "var" / "bench"
@@ -130,7 +134,9 @@ class Stack:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise SystemExit(f"another {name} run is going on (lock {self.dir / 'run.lock'})") from None
+                    raise SystemExit(
+                        f"another {name} run is going on (lock {self.dir / 'run.lock'})"
+                    ) from None
                 time.sleep(1)
         # A TERM (CI's timeout, Ctrl-C's cousin) must still stop everything we started.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -159,13 +165,26 @@ class Stack:
         self._pid_file.unlink(missing_ok=True)
 
     def _record_pids(self) -> None:
-        self._pid_file.write_text(json.dumps(
-            {str(p.pid): {"argv": p.args, "start": start_time(p.pid)} for p in self.procs.values()}))
+        self._pid_file.write_text(
+            json.dumps(
+                {
+                    str(p.pid): {"argv": p.args, "start": start_time(p.pid)}
+                    for p in self.procs.values()
+                }
+            )
+        )
 
-    def start(self, name: str, argv: list[str], env: dict, *, port: int | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, argv: list[str], env: dict, *, port: int | None = None
+    ) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -176,7 +195,9 @@ class Stack:
                 wait_port(port)
             except RuntimeError:
                 self.stop(name)
-                raise RuntimeError(f"{name} did not start; see {self.dir / (name + '.log')}") from None
+                raise RuntimeError(
+                    f"{name} did not start; see {self.dir / (name + '.log')}"
+                ) from None
         return proc
 
     @staticmethod
@@ -269,7 +290,11 @@ def ensure_database(name: str, env: dict, *, log=print) -> None:
 
 def base_env(**overrides) -> dict:
     """The environment of every shop process in a run (settings are read from it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_", "PAYMENTS_", "Q_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "STRIPE_", "PAYMENTS_", "Q_"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="shop.settings",
         DJANGO_DEBUG="0",
@@ -285,8 +310,17 @@ def base_env(**overrides) -> dict:
 
 def gunicorn_argv(port: int, *, workers: int = 2, app: str = "shop.wsgi:application") -> list[str]:
     return [
-        GUNICORN, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket",
+        GUNICORN,
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "5",
+        "--no-control-socket",
     ]
 
 

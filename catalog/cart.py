@@ -39,8 +39,11 @@ class Cart:
         return {
             pk: qty
             for pk, qty in items.items()
-            if isinstance(pk, str) and pk.isascii() and pk.isdigit()
-            and isinstance(qty, int) and qty > 0
+            if isinstance(pk, str)
+            and pk.isascii()
+            and pk.isdigit()
+            and isinstance(qty, int)
+            and qty > 0
         }
 
     def _save(self, items: dict[str, int]) -> None:

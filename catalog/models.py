@@ -18,7 +18,9 @@ class Product(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(stock__gte=0), name="product_stock_not_negative"
+            ),
             models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
         ]
 

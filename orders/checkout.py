@@ -108,9 +108,7 @@ def place_order(
         )
     except (IntegrityError, EmptyCart, OutOfStock) as exc:
         existing = (
-            Order.objects.filter(checkout_token=checkout_token)
-            .values_list("pk", flat=True)
-            .first()
+            Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
         )
         if existing is not None:
             logger.info("checkout resubmitted", extra={"order_id": existing})

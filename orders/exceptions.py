@@ -1,5 +1,6 @@
 """The order core's errors; their messages are safe to show."""
 
+
 class OrderError(Exception):
     """Base class for order errors whose message is safe to show."""
 

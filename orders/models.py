@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+
 from stripe_gateway import keys
 
 

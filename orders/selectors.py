@@ -1,11 +1,11 @@
 """Reads for the customer's pages: their order (by its secret token) and what to tell them."""
 
-import stripe_gateway
 from django.shortcuts import get_object_or_404
-from stripe_gateway import GatewayError
 
+import stripe_gateway
 from orders.models import Order, OrderStatus
 from orders.outbox.store import queued_refund_total
+from stripe_gateway import GatewayError
 
 
 def order_for_customer(public_token: str) -> Order:

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog.cart import Cart
 from catalog.exceptions import CartError
-
 from orders import checkout as checkout_service
 from orders import policy, selectors
 from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
@@ -135,9 +134,7 @@ def _status_context(order, *, for_poller: bool = False):
             if order.status == OrderStatus.PAYMENT_FAILED
             else ""
         ),
-        "refund_in_progress": (
-            selectors.refund_in_progress(order) if not order.is_pending else 0
-        ),
+        "refund_in_progress": (selectors.refund_in_progress(order) if not order.is_pending else 0),
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
     }

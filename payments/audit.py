@@ -11,17 +11,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import stripe_gateway
 from django.conf import settings
 from django.db.models import Count, Q
-from stripe_gateway import GatewayError, PaymentIntentSnapshot
 
+import stripe_gateway
 from orders import clock, policy
 from orders.models import Order, OrderStatus, OutboxMessage
 from orders.outbox.dispatch import dispatch_due_messages
 from orders.outbox.store import queued_refunds
 from orders.payment.apply import apply_payment_intent
 from orders.support.selectors import stuck_past_deadline
+from stripe_gateway import GatewayError, PaymentIntentSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,13 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 and pi.created
                 and pi.created < grace_cutoff.timestamp()
             ):
-                finding = Finding("stray", WARNING, f"unconfirmed PaymentIntent not on the order ({pi.status})", ref, pi.id)
+                finding = Finding(
+                    "stray",
+                    WARNING,
+                    f"unconfirmed PaymentIntent not on the order ({pi.status})",
+                    ref,
+                    pi.id,
+                )
                 if fix:
                     try:
                         stripe_gateway.cancel_payment_intent(
@@ -107,11 +113,22 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 report.findings.append(finding)
         if len(kept) > 1:
             report.findings.append(
-                Finding("I1", BROKEN, f"{len(kept)} unrefunded succeeded PaymentIntents for one order", ref)
+                Finding(
+                    "I1",
+                    BROKEN,
+                    f"{len(kept)} unrefunded succeeded PaymentIntents for one order",
+                    ref,
+                )
             )
         for pi, left in kept:
             if order is None:
-                finding = Finding("I2", BROKEN, f"{left} {pi.currency} taken for an order we do not have", ref, pi.id)
+                finding = Finding(
+                    "I2",
+                    BROKEN,
+                    f"{left} {pi.currency} taken for an order we do not have",
+                    ref,
+                    pi.id,
+                )
                 if fix:
                     try:
                         _refund_orphan(pi, left)
@@ -123,13 +140,23 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
             is_ours = pi.id == order.payment_intent_id or order.payment_intent_id is None
             if is_ours and order.status == OrderStatus.PAID:
                 if pi.amount != order.total_amount or pi.currency != order.currency:
-                    report.findings.append(Finding("I3", BROKEN, "paid order and its payment differ in amount", ref, pi.id))
+                    report.findings.append(
+                        Finding(
+                            "I3", BROKEN, "paid order and its payment differ in amount", ref, pi.id
+                        )
+                    )
                 continue
             if _refund_in_flight(order, pi.id):
-                report.findings.append(Finding("I2", WARNING, "refund queued, not yet made", ref, pi.id))
+                report.findings.append(
+                    Finding("I2", WARNING, "refund queued, not yet made", ref, pi.id)
+                )
                 continue
             finding = Finding(
-                "I2", BROKEN, f"{left} {pi.currency} kept at Stripe but the order is {order.status}", ref, pi.id
+                "I2",
+                BROKEN,
+                f"{left} {pi.currency} kept at Stripe but the order is {order.status}",
+                ref,
+                pi.id,
             )
             if fix:
                 apply_payment_intent(order.pk, pi, cause="audit:fix")
@@ -146,14 +173,24 @@ def _check_paid_orders(report, seen: dict[str, PaymentIntentSnapshot], since) ->
             try:
                 pi = stripe_gateway.retrieve_payment_intent(order.payment_intent_id)
             except GatewayError as exc:
-                report.findings.append(Finding("I3", WARNING, f"could not read its payment: {exc}", order.reference))
+                report.findings.append(
+                    Finding("I3", WARNING, f"could not read its payment: {exc}", order.reference)
+                )
                 continue
         if pi is None or not pi.succeeded:
             report.findings.append(
-                Finding("I3", BROKEN, "paid order without a succeeded payment", order.reference, order.payment_intent_id or "")
+                Finding(
+                    "I3",
+                    BROKEN,
+                    "paid order without a succeeded payment",
+                    order.reference,
+                    order.payment_intent_id or "",
+                )
             )
         elif pi.amount != order.total_amount or pi.currency != order.currency:
-            report.findings.append(Finding("I3", BROKEN, "paid amount differs from the order", order.reference, pi.id))
+            report.findings.append(
+                Finding("I3", BROKEN, "paid amount differs from the order", order.reference, pi.id)
+            )
 
 
 def _check_database(report, since) -> None:
@@ -163,7 +200,9 @@ def _check_database(report, since) -> None:
             confirmations=Count(
                 "outbox",
                 # Resends requested by support carry a discriminator and are not counted.
-                filter=Q(outbox__kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, outbox__discriminator=""),
+                filter=Q(
+                    outbox__kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, outbox__discriminator=""
+                ),
             )
         )
         .filter(
@@ -173,16 +212,41 @@ def _check_database(report, since) -> None:
     )
     for order in emails:
         report.findings.append(
-            Finding("I5", BROKEN, f"{order.confirmations} confirmation emails for a {order.status} order", order.reference)
+            Finding(
+                "I5",
+                BROKEN,
+                f"{order.confirmations} confirmation emails for a {order.status} order",
+                order.reference,
+            )
         )
     for order in Order.objects.filter(stuck_past_deadline(clock.now())):
-        report.findings.append(Finding("I4", BROKEN, "pending past its give-up deadline", order.reference, order.payment_intent_id or ""))
-    failed = OutboxMessage.objects.filter(state=OutboxMessage.State.FAILED, kind=OutboxMessage.Kind.REFUND, created_at__gte=since)
+        report.findings.append(
+            Finding(
+                "I4",
+                BROKEN,
+                "pending past its give-up deadline",
+                order.reference,
+                order.payment_intent_id or "",
+            )
+        )
+    failed = OutboxMessage.objects.filter(
+        state=OutboxMessage.State.FAILED, kind=OutboxMessage.Kind.REFUND, created_at__gte=since
+    )
     for message in failed.select_related("order"):
-        report.findings.append(Finding("I2", BROKEN, f"refund gave up: {message.last_error}", message.order.reference, message.payload.get("payment_intent_id", "")))
+        report.findings.append(
+            Finding(
+                "I2",
+                BROKEN,
+                f"refund gave up: {message.last_error}",
+                message.order.reference,
+                message.payload.get("payment_intent_id", ""),
+            )
+        )
 
 
-def audit_payments(*, fix: bool = False, max_items: int = 10_000, progress: Callable[[str], None] | None = None) -> AuditReport:
+def audit_payments(
+    *, fix: bool = False, max_items: int = 10_000, progress: Callable[[str], None] | None = None
+) -> AuditReport:
     """Audit the recent window; with ``fix``, repair, let the outbox run, and audit again."""
     report = _audit_once(fix=fix, max_items=max_items, progress=progress)
     if fix and any(f.fixed for f in report.findings):

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.checks import Error, register
+
 from stripe_gateway.keys import IDEMPOTENCY_WINDOW
 
 

@@ -5,11 +5,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q
 
-from orders import policy
-from orders.support import selectors as order_selectors
+from orders import clock, policy
 from orders.models import PENDING_STATUSES, Order, OrderStatus, OutboxMessage, UnmatchedPaymentEvent
+from orders.support import selectors as order_selectors
 from payments.models import ReconcilerRun
-from orders import clock
 
 
 @dataclass(frozen=True)
@@ -178,9 +177,7 @@ def payments_health(
         generated_at=now,
         grace_period=policy.grace_period(),
         counts=counts,
-        oldest_pending=None
-        if oldest is None
-        else AttentionItem.of(oldest, now=now, why=[]),
+        oldest_pending=None if oldest is None else AttentionItem.of(oldest, now=now, why=[]),
         pending_past_grace=figures["past_grace"],
         stuck=figures["stuck"],
         stuck_after=stuck_after,
@@ -188,7 +185,9 @@ def payments_health(
         attention_count=attention_qs.count(),
         attention=[
             AttentionItem.of(
-                order, now=now, why=_why(order, failed_kinds.get(order.pk, []), now=now, stuck_after=stuck_after)
+                order,
+                now=now,
+                why=_why(order, failed_kinds.get(order.pk, []), now=now, stuck_after=stuck_after),
             )
             for order in attention_orders
         ],

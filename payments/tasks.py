@@ -3,7 +3,6 @@
 import logging
 
 from orders.payment.converge import converge_order
-
 from payments.audit import audit_payments as audit
 from payments.reconcile import reconcile_pending_orders
 

@@ -40,7 +40,11 @@ def _find_order_id(*, metadata: dict, payment_intent_id: str) -> int | None:
             order_id = None
         if order_id is not None and Order.objects.filter(pk=order_id).exists():
             return order_id
-    return Order.objects.filter(payment_intent_id=payment_intent_id).values_list("pk", flat=True).first()
+    return (
+        Order.objects.filter(payment_intent_id=payment_intent_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _record_unmatched(*, event_id: str, event_type: str, stripe_id: str, data: dict) -> None:
@@ -53,7 +57,9 @@ def _record_unmatched(*, event_id: str, event_type: str, stripe_id: str, data: d
             "details": {"object_id": stripe_id, "metadata": data.get("metadata") or {}},
         },
     )
-    logger.warning("webhook for unknown order", extra={"event_id": event_id, "stripe_id": stripe_id})
+    logger.warning(
+        "webhook for unknown order", extra={"event_id": event_id, "stripe_id": stripe_id}
+    )
 
 
 def handle_payment_intent_event(*, event_id: str, event_type: str, data: dict) -> None:
@@ -77,7 +83,9 @@ def handle_charge_refunded_event(*, event_id: str, event_type: str, data: dict) 
     payment_intent_id = data.get("payment_intent") or ""
     order_id = _find_order_id(metadata={}, payment_intent_id=payment_intent_id)
     if order_id is None:
-        _record_unmatched(event_id=event_id, event_type=event_type, stripe_id=payment_intent_id, data=data)
+        _record_unmatched(
+            event_id=event_id, event_type=event_type, stripe_id=payment_intent_id, data=data
+        )
         return
     record_refund(
         order_id,

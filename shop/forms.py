@@ -60,4 +60,3 @@ class CartChangeForm(forms.Form):
             if field in self.errors:
                 return self.errors[field][0]
         return "Your cart could not be changed."
-

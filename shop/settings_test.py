@@ -4,14 +4,17 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault(
-    "DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/convergent_shop")
+    "DATABASE_URL",
+    os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/convergent_shop"),
 )
 
 from shop.settings import *  # noqa: E402,F403
 from shop.settings import DATABASES, Q_CLUSTER  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise RuntimeError("The test suite runs on PostgreSQL only: set TEST_DATABASE_URL=postgres://...")
+    raise RuntimeError(
+        "The test suite runs on PostgreSQL only: set TEST_DATABASE_URL=postgres://..."
+    )
 
 DEBUG = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from catalog.cart import Cart
 from catalog.exceptions import CartError
-from shop.forms import CartChangeForm
 from catalog.models import Product
+from shop.forms import CartChangeForm
 
 
 def product_list(request):

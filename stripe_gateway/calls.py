@@ -98,9 +98,7 @@ def retrieve_payment_intent(payment_intent_id: str) -> PaymentIntentSnapshot:
     return PaymentIntentSnapshot.from_stripe(pi)
 
 
-def cancel_payment_intent(
-    *, payment_intent_id: str, idempotency_key: str
-) -> PaymentIntentSnapshot:
+def cancel_payment_intent(*, payment_intent_id: str, idempotency_key: str) -> PaymentIntentSnapshot:
     pi = _call(
         "payment_intents.cancel",
         lambda: client().v1.payment_intents.cancel(

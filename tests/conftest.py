@@ -5,9 +5,9 @@ import pytest
 import stripe as stripe_sdk
 from django.conf import settings
 
-from orders.checkout import LineRequest, place_order
-from orders import clock as order_clock
 from catalog.models import Product
+from orders import clock as order_clock
+from orders.checkout import LineRequest, place_order
 from tests.stripe_stand_in import Fault, FaultyHTTPClient, StandIn, free_port
 
 
@@ -98,7 +98,14 @@ def make_product(db):
 def checkout(stripe_api, make_product):
     """Place an order the way the checkout view does, with a card number of the test's choice."""
 
-    def place(card: str = "4242424242424242", *, product=None, quantity: int = 1, token: str | None = None, email="ann@example.com"):
+    def place(
+        card: str = "4242424242424242",
+        *,
+        product=None,
+        quantity: int = 1,
+        token: str | None = None,
+        email="ann@example.com",
+    ):
         product = product or make_product()
         return place_order(
             lines=[LineRequest(product.pk, quantity)],

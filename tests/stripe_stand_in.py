@@ -28,7 +28,14 @@ class StandIn:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.localstripe_server", "--port", str(self.port), "--memory"],
+            [
+                sys.executable,
+                "-m",
+                "devtools.localstripe_server",
+                "--port",
+                str(self.port),
+                "--memory",
+            ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -81,18 +88,25 @@ class StandIn:
         items, after = [], None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
-            page = requests.get(f"{self.base}/v1/payment_intents", params=params, auth=self._auth(), timeout=5).json()
+            page = requests.get(
+                f"{self.base}/v1/payment_intents", params=params, auth=self._auth(), timeout=5
+            ).json()
             items += page["data"]
             if not page["has_more"]:
                 return items
             after = page["data"][-1]["id"]
 
     def payment_intent(self, pi_id: str) -> dict:
-        return requests.get(f"{self.base}/v1/payment_intents/{pi_id}", auth=self._auth(), timeout=5).json()
+        return requests.get(
+            f"{self.base}/v1/payment_intents/{pi_id}", auth=self._auth(), timeout=5
+        ).json()
 
     def refunds(self, pi_id: str) -> list[dict]:
         response = requests.get(
-            f"{self.base}/v1/refunds", params={"payment_intent": pi_id}, auth=self._auth(), timeout=5
+            f"{self.base}/v1/refunds",
+            params={"payment_intent": pi_id},
+            auth=self._auth(),
+            timeout=5,
         )
         return response.json().get("data", [])
 
@@ -119,11 +133,16 @@ class StandIn:
                 data.update({f"{key}[{k}]": v for k, v in value.items()})
             else:
                 data[key] = value
-        return requests.post(f"{self.base}/v1/payment_intents", data=data, auth=self._auth(), timeout=5).json()
+        return requests.post(
+            f"{self.base}/v1/payment_intents", data=data, auth=self._auth(), timeout=5
+        ).json()
 
     def refund(self, pi_id: str, amount: int) -> dict:
         return requests.post(
-            f"{self.base}/v1/refunds", data={"payment_intent": pi_id, "amount": amount}, auth=self._auth(), timeout=5
+            f"{self.base}/v1/refunds",
+            data={"payment_intent": pi_id, "amount": amount},
+            auth=self._auth(),
+            timeout=5,
         ).json()
 
 

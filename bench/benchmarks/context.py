@@ -38,11 +38,27 @@ class Bench:
         stack.ensure_database(DB_NAME, self.env, log=log)
         stack.setup_django(self.env)
         self.reset()
-        self.stack.start("fast_stripe", [PY, "-m", "bench.fast_stripe", "--port", str(self.ports["stripe"]),
-                                         "--max-seconds", "7200"], self.env, port=self.ports["stripe"])
+        self.stack.start(
+            "fast_stripe",
+            [
+                PY,
+                "-m",
+                "bench.fast_stripe",
+                "--port",
+                str(self.ports["stripe"]),
+                "--max-seconds",
+                "7200",
+            ],
+            self.env,
+            port=self.ports["stripe"],
+        )
         if web:
-            self.stack.start("web", stack.gunicorn_argv(self.ports["web"], workers=self.args.web_workers),
-                             self.env, port=self.ports["web"])
+            self.stack.start(
+                "web",
+                stack.gunicorn_argv(self.ports["web"], workers=self.args.web_workers),
+                self.env,
+                port=self.ports["web"],
+            )
 
     def reset(self) -> None:
         """Empty the tables a benchmark writes, PaymentIntents included."""

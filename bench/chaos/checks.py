@@ -35,23 +35,34 @@ def false_failures(customers) -> tuple[list[str], Counter]:
     for order in Order.objects.exclude(status=OrderStatus.PAID):
         unpaid_reasons[f"{order.status}: {order.status_reason[:70]}"] += 1
         if customers.cards.get(order.email) == CARDS[0][0]:
-            out.append(f"false failure: {order.reference} paid with a good card is {order.status}: "
-                       f"{order.status_reason}")
+            out.append(
+                f"false failure: {order.reference} paid with a good card is {order.status}: "
+                f"{order.status_reason}"
+            )
     return out, unpaid_reasons
 
 
 def audit(env: dict, stripe_base: str) -> tuple[list[str], Counter]:
     """``audit_payments --json`` against Stripe itself: its broken findings, and its warnings by invariant."""
     env = {**env, "STRIPE_API_BASE": stripe_base}
-    result = subprocess.run([PY, "manage.py", "audit_payments", "--json"], cwd=stack.ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [PY, "manage.py", "audit_payments", "--json"],
+        cwd=stack.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
         return [f"audit_payments failed: {result.stderr.strip()[-500:]}"], Counter()
     warnings = Counter(f["invariant"] for f in report["findings"] if f["severity"] != "broken")
-    return [f"audit {f['invariant']} {f['order']} {f['payment_intent']}: {f['message']}"
-            for f in report["findings"] if f["severity"] == "broken" and not f["fixed"]], warnings
+    return [
+        f"audit {f['invariant']} {f['order']} {f['payment_intent']}: {f['message']}"
+        for f in report["findings"]
+        if f["severity"] == "broken" and not f["fixed"]
+    ], warnings
 
 
 def check(chaos_stack, customers, converged: float | None, settle_seconds: float) -> Verdict:
@@ -60,8 +71,12 @@ def check(chaos_stack, customers, converged: float | None, settle_seconds: float
     from bench.invariants import check_all
 
     connection.close()
-    findings = check_all(stripe_base=chaos_stack.stripe_base, tag=TAG, mail_dir=chaos_stack.mail_dir,
-                         stock_expected=chaos_stack.stock_expected)
+    findings = check_all(
+        stripe_base=chaos_stack.stripe_base,
+        tag=TAG,
+        mail_dir=chaos_stack.mail_dir,
+        stock_expected=chaos_stack.stock_expected,
+    )
     failures, unpaid_reasons = false_failures(customers)
     audited, audit_warnings = audit(chaos_stack.env, chaos_stack.stripe_base)
     violations = findings.violations + failures + audited

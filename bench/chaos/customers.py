@@ -20,7 +20,9 @@ CARDS = [("4242424242424242", 0.85), ("4000000000000341", 0.15)]  # ok / decline
 class Customers:
     """Virtual customers going through the front door; the load balancer is round-robin."""
 
-    def __init__(self, web_bases: list[str], stripe_base: str, product, *, deadline: float, seed: int):
+    def __init__(
+        self, web_bases: list[str], stripe_base: str, product, *, deadline: float, seed: int
+    ):
         self.web_bases = web_bases
         self.stripe_base = stripe_base
         self.product = product
@@ -41,13 +43,17 @@ class Customers:
         with self.lock:
             self.outcomes[what] += 1
 
-    def request(self, http: requests.Session, method: str, path: str, *, expect=(200, 302), **kwargs):
+    def request(
+        self, http: requests.Session, method: str, path: str, *, expect=(200, 302), **kwargs
+    ):
         """One step, retried on a new server when the page fails (500, reset, timeout)."""
         for attempt in range(8):
             if time.monotonic() > self.deadline:
                 raise TimeoutError("run deadline")
             try:
-                response = http.request(method, self.base() + path, timeout=30, allow_redirects=False, **kwargs)
+                response = http.request(
+                    method, self.base() + path, timeout=30, allow_redirects=False, **kwargs
+                )
                 if response.status_code in expect:
                     return response
                 self.note(f"http_{response.status_code}")
@@ -62,12 +68,23 @@ class Customers:
             self.cards[f"customer{index}@example.com"] = card
         with requests.Session() as http:
             try:
-                form = open_checkout(http, partial(self.request, http), self.product, quantity=1 + index % 2)
+                form = open_checkout(
+                    http, partial(self.request, http), self.product, quantity=1 + index % 2
+                )
                 if not form.get("checkout_token"):
                     raise ValueError("no checkout token on the checkout page")
-                pm = requests.post(f"{self.stripe_base}/v1/payment_methods", timeout=30, data={
-                    "key": "pk_test_chaos", "type": "card", "card[number]": card, "card[exp_month]": "12",
-                    "card[exp_year]": "2034", "card[cvc]": "123"}).json()["id"]
+                pm = requests.post(
+                    f"{self.stripe_base}/v1/payment_methods",
+                    timeout=30,
+                    data={
+                        "key": "pk_test_chaos",
+                        "type": "card",
+                        "card[number]": card,
+                        "card[exp_month]": "12",
+                        "card[exp_year]": "2034",
+                        "card[cvc]": "123",
+                    },
+                ).json()["id"]
                 form.update({"email": f"customer{index}@example.com", "payment_method_id": pm})
                 started = time.monotonic()
                 # The same form again after a failure: the shop must drive the same order.

@@ -18,8 +18,18 @@ import requests
 from bench import stack
 from bench.report import log
 
-PG_VERSION = next(iter(sorted(p.name for p in Path("/etc/postgresql").glob("*"))), "") if Path("/etc/postgresql").exists() else ""
-STRIPE_FAULTS = {"drop": 0.04, "lost": 0.02, "delay": 0.03, "error500": 0.03, "error500_after": 0.02}
+PG_VERSION = (
+    next(iter(sorted(p.name for p in Path("/etc/postgresql").glob("*"))), "")
+    if Path("/etc/postgresql").exists()
+    else ""
+)
+STRIPE_FAULTS = {
+    "drop": 0.04,
+    "lost": 0.02,
+    "delay": 0.03,
+    "error500": 0.03,
+    "error500_after": 0.02,
+}
 
 
 class Faults:
@@ -32,7 +42,9 @@ class Faults:
     # --- Stripe, at the proxy --------------------------------------------------------------
 
     def set_stripe_faults(self, probabilities: dict) -> None:
-        requests.post(f"{self.stack.proxy_base}/_proxy/faults", json=probabilities, timeout=5).raise_for_status()
+        requests.post(
+            f"{self.stack.proxy_base}/_proxy/faults", json=probabilities, timeout=5
+        ).raise_for_status()
 
     def count_stripe_faults(self) -> None:
         """Add what the proxy did to Stripe's answers to ``counts``."""
@@ -62,8 +74,9 @@ class Faults:
         port = self.stack.ports[name]
         master = self.stack.procs[name].pid
         # A sync worker holding an accepted connection on the server's port is mid-request.
-        victim, busy = self.pick_busy(lambda: stack.children(master),
-                                      lambda pid, _: port in stack.established_ports(pid))
+        victim, busy = self.pick_busy(
+            lambda: stack.children(master), lambda pid, _: port in stack.established_ports(pid)
+        )
         if victim:
             self.kill(victim)
             what = "mid-request" if busy else "while idle"
@@ -80,7 +93,10 @@ class Faults:
         # there it would wedge plain django-q2's cluster for good (see README); run_worker's
         # cluster replaces itself. --kill-idle-workers kills those.
         def waiting_on_queue(pid, _):
-            return stack.q_role(pid) == "idle" and stack.wchan(pid) in ("anon_pipe_read", "pipe_read")
+            return stack.q_role(pid) == "idle" and stack.wchan(pid) in (
+                "anon_pipe_read",
+                "pipe_read",
+            )
 
         wanted = waiting_on_queue if self.args.kill_idle_workers else mid_task
         victim, busy = self.pick_busy(lambda: self.stack.q_workers(name), wanted, seconds=10)
@@ -89,7 +105,11 @@ class Faults:
             return
         if victim:
             self.kill(victim)
-            what = "while idle (holding its queue's lock)" if self.args.kill_idle_workers else "mid-task"
+            what = (
+                "while idle (holding its queue's lock)"
+                if self.args.kill_idle_workers
+                else "mid-task"
+            )
             self.counts[f"django-q2 worker SIGKILLed {what}"] += 1
             log(f"   fault: SIGKILL django-q2 worker {victim} of {name} {what}")
 
@@ -106,8 +126,12 @@ class Faults:
     def restart_postgres(self) -> None:
         log(f"   fault: restarting PostgreSQL (pg_ctlcluster {PG_VERSION} main restart)")
         started = time.monotonic()
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "restart"],
-                       check=True, timeout=120, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "restart"],
+            check=True,
+            timeout=120,
+            stdout=subprocess.DEVNULL,
+        )
         self.stack.pg_restarted = True
         self.counts["PostgreSQL restarted"] += 1
         log(f"   PostgreSQL back after {time.monotonic() - started:.1f}s")
@@ -131,7 +155,9 @@ class Faults:
         step = 0
         while not done.wait(self.args.fault_interval):
             fault = plan[step % len(plan)]
-            if fault != "restart_postgres" or not self.stack.pg_restarted:  # once a run: others share it
+            if (
+                fault != "restart_postgres" or not self.stack.pg_restarted
+            ):  # once a run: others share it
                 getattr(self, fault)()
             step += 1
             if step >= len(plan) * 3:

@@ -67,18 +67,56 @@ class ChaosStack(Stack):
         stack.ensure_database(DB_NAME, self.env, log=log)
         stack.setup_django(self.env)
         self.product, self.stock_expected = self.reset_state()
-        log("==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; 2 django-q2 clusters (run_worker)")
-        self.start("localstripe", [PY, "-m", "devtools.localstripe_server", "--port", str(self.ports["stripe"]),
-                                   "--memory"], self.env, port=self.ports["stripe"])
-        self.start("fault_proxy", [PY, "-m", "bench.fault_proxy", "--port", str(self.ports["proxy"]),
-                                   "--upstream", self.stripe_base, "--delay-seconds", "4",
-                                   "--seed", str(self.seed), "--max-seconds", str(self.max_seconds)],
-                   self.env, port=self.ports["proxy"])
-        subprocess.run([PY, "manage.py", "connect_local_stripe", "--site-url", self.web_bases[0]],
-                       cwd=stack.ROOT, env={**self.env, "STRIPE_API_BASE": self.stripe_base}, check=True,
-                       stdout=subprocess.DEVNULL)
+        log(
+            "==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; 2 django-q2 clusters (run_worker)"
+        )
+        self.start(
+            "localstripe",
+            [
+                PY,
+                "-m",
+                "devtools.localstripe_server",
+                "--port",
+                str(self.ports["stripe"]),
+                "--memory",
+            ],
+            self.env,
+            port=self.ports["stripe"],
+        )
+        self.start(
+            "fault_proxy",
+            [
+                PY,
+                "-m",
+                "bench.fault_proxy",
+                "--port",
+                str(self.ports["proxy"]),
+                "--upstream",
+                self.stripe_base,
+                "--delay-seconds",
+                "4",
+                "--seed",
+                str(self.seed),
+                "--max-seconds",
+                str(self.max_seconds),
+            ],
+            self.env,
+            port=self.ports["proxy"],
+        )
+        subprocess.run(
+            [PY, "manage.py", "connect_local_stripe", "--site-url", self.web_bases[0]],
+            cwd=stack.ROOT,
+            env={**self.env, "STRIPE_API_BASE": self.stripe_base},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         for name in ("web1", "web2"):
-            self.start(name, stack.gunicorn_argv(self.ports[name], workers=2), self.env, port=self.ports[name])
+            self.start(
+                name,
+                stack.gunicorn_argv(self.ports[name], workers=2),
+                self.env,
+                port=self.ports[name],
+            )
         for name in ("q1", "q2"):
             self.start_cluster(name)
 
@@ -96,7 +134,11 @@ class ChaosStack(Stack):
 
     def q_workers(self, name: str) -> list[int]:
         """The workers of the cluster that host ``name`` runs now (by their process titles)."""
-        return [pid for pid in stack.q_members(self.procs[name].pid) if stack.q_role(pid) in ("idle", "busy")]
+        return [
+            pid
+            for pid in stack.q_members(self.procs[name].pid)
+            if stack.q_role(pid) in ("idle", "busy")
+        ]
 
     def q_self_restarts(self) -> int:
         """How often a cluster stopped itself to be replaced during this run (from the logs)."""

@@ -38,17 +38,26 @@ from bench.report import log
 class Chaos:
     def __init__(self, args):
         self.args = args
-        self.stack = ChaosStack(seed=args.seed, max_seconds=args.max_seconds, wait_lock=args.wait_lock)
+        self.stack = ChaosStack(
+            seed=args.seed, max_seconds=args.max_seconds, wait_lock=args.wait_lock
+        )
         self.faults = Faults(self.stack, args)
 
     def drive(self) -> Customers:
         """The customers' checkouts, ``--concurrency`` at a time, while the faults are injected."""
         self.faults.set_stripe_faults(STRIPE_FAULTS)
-        customers = Customers(self.stack.web_bases, self.stack.stripe_base, self.stack.product,
-                              deadline=time.monotonic() + self.args.load_seconds, seed=self.args.seed)
+        customers = Customers(
+            self.stack.web_bases,
+            self.stack.stripe_base,
+            self.stack.product,
+            deadline=time.monotonic() + self.args.load_seconds,
+            seed=self.args.seed,
+        )
         done = threading.Event()
         injector = threading.Thread(target=self.faults.inject, args=(done,), daemon=True)
-        log(f"==> {self.args.orders} checkouts, {self.args.concurrency} at a time, Stripe faults {STRIPE_FAULTS}")
+        log(
+            f"==> {self.args.orders} checkouts, {self.args.concurrency} at a time, Stripe faults {STRIPE_FAULTS}"
+        )
         started = time.monotonic()
         injector.start()
         try:
@@ -69,10 +78,19 @@ class Chaos:
             log(f"!! could not start the stack: {exc}")
             return 2
         customers = self.drive()
-        log(f"==> faults stopped; waiting up to {self.args.settle_seconds}s for the shop to converge by itself")
+        log(
+            f"==> faults stopped; waiting up to {self.args.settle_seconds}s for the shop to converge by itself"
+        )
         converged = wait_for_convergence(self.args.settle_seconds, log)
         verdict = checks.check(self.stack, customers, converged, self.args.settle_seconds)
-        print_report(self.args, customers, verdict, self.faults.counts, self.stack.q_self_restarts(), converged)
+        print_report(
+            self.args,
+            customers,
+            verdict,
+            self.faults.counts,
+            self.stack.q_self_restarts(),
+            converged,
+        )
         return 1 if verdict.violations else 0
 
     def stop(self) -> None:
@@ -81,24 +99,56 @@ class Chaos:
 
 def main(argv=None) -> int:
     # prog: argparse would name the package's __main__.py.
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
-    parser.add_argument("--ci", action="store_true", help="CI-sized: 40 checkouts, no PostgreSQL restart")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--ci", action="store_true", help="CI-sized: 40 checkouts, no PostgreSQL restart"
+    )
     parser.add_argument("--orders", type=int)
     parser.add_argument("--concurrency", type=int)
-    parser.add_argument("--pg-restart", action=argparse.BooleanOptionalAction, default=True,
-                        help="restart PostgreSQL once mid-run (full mode only; needs root)")
+    parser.add_argument(
+        "--pg-restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart PostgreSQL once mid-run (full mode only; needs root)",
+    )
     parser.add_argument("--fault-interval", type=float)
-    parser.add_argument("--load-seconds", type=float, help="stop sending new checkouts after this long")
+    parser.add_argument(
+        "--load-seconds", type=float, help="stop sending new checkouts after this long"
+    )
     parser.add_argument("--settle-seconds", type=float, help="how long the shop has to converge")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
-                        help="wait this long for another chaos run on this machine to finish")
-    parser.add_argument("--kill-idle-workers", action="store_true",
-                        help="SIGKILL django-q2 workers idle on their queue, holding its lock, instead of mid-task")
+    parser.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another chaos run on this machine to finish",
+    )
+    parser.add_argument(
+        "--kill-idle-workers",
+        action="store_true",
+        help="SIGKILL django-q2 workers idle on their queue, holding its lock, instead of mid-task",
+    )
     args = parser.parse_args(argv)
-    defaults = ({"orders": 40, "concurrency": 4, "fault_interval": 3.0, "load_seconds": 120, "settle_seconds": 240}
-                if args.ci else
-                {"orders": 200, "concurrency": 8, "fault_interval": 4.0, "load_seconds": 300, "settle_seconds": 420})
+    defaults = (
+        {
+            "orders": 40,
+            "concurrency": 4,
+            "fault_interval": 3.0,
+            "load_seconds": 120,
+            "settle_seconds": 240,
+        }
+        if args.ci
+        else {
+            "orders": 200,
+            "concurrency": 8,
+            "fault_interval": 4.0,
+            "load_seconds": 300,
+            "settle_seconds": 420,
+        }
+    )
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -42,15 +42,24 @@ class Migration(migrations.Migration):
                         (
                             "id",
                             models.BigAutoField(
-                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                                auto_created=True,
+                                primary_key=True,
+                                serialize=False,
+                                verbose_name="ID",
                             ),
                         ),
                         ("slug", models.SlugField(unique=True)),
                         ("name", models.CharField(max_length=200)),
                         ("description", models.TextField(blank=True)),
-                        ("price", models.PositiveIntegerField(help_text="Price in minor units (cents).")),
+                        (
+                            "price",
+                            models.PositiveIntegerField(help_text="Price in minor units (cents)."),
+                        ),
                         ("currency", models.CharField(default="eur", max_length=3)),
-                        ("stock", models.IntegerField(default=0, help_text="Units available to sell.")),
+                        (
+                            "stock",
+                            models.IntegerField(default=0, help_text="Units available to sell."),
+                        ),
                         ("is_active", models.BooleanField(default=True)),
                     ],
                     options={
@@ -58,7 +67,8 @@ class Migration(migrations.Migration):
                         "ordering": ["name"],
                         "constraints": [
                             models.CheckConstraint(
-                                condition=models.Q(("stock__gte", 0)), name="product_stock_not_negative"
+                                condition=models.Q(("stock__gte", 0)),
+                                name="product_stock_not_negative",
                             ),
                             models.CheckConstraint(
                                 condition=models.Q(("price__gt", 0)), name="product_price_positive"

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from catalog.templatetags.money import money
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest
 
+from catalog.templatetags.money import money
 from orders.models import Order, OrderStatus, OutboxMessage
 from orders.support import actions as support
 

@@ -2,7 +2,6 @@
 
 import logging
 
-from catalog.templatetags.money import money
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -12,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from catalog.templatetags.money import money
 from orders import clock
 from orders.admin.actions import SUPPORT_ACTIONS
 from orders.admin.readonly import ReadOnlyMixin
@@ -37,7 +37,6 @@ def _stripe_dashboard_url(payment_intent_id: str | None) -> str:
     if not payment_intent_id or not settings.STRIPE_DASHBOARD_URL:
         return ""
     return f"{settings.STRIPE_DASHBOARD_URL}/payments/{payment_intent_id}"
-
 
 
 class StuckFilter(admin.SimpleListFilter):

@@ -7,11 +7,11 @@ not honour keys. A ``PermanentFailure`` means the message can never succeed as w
 
 from urllib.parse import urlsplit
 
-import stripe_gateway
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 
+import stripe_gateway
 from orders.models import OutboxMessage
 from orders.payment import apply
 

@@ -7,12 +7,12 @@ final order, and money that arrives for an order that can no longer take it is r
 """
 
 from django.db import transaction
-from stripe_gateway import PaymentIntentSnapshot
 
+from orders import state
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
-from orders import state
 from orders.timeline import record_event
+from stripe_gateway import PaymentIntentSnapshot
 
 
 def apply_payment_intent(
@@ -196,6 +196,8 @@ def record_refund(
             },
         )
         if order.status == OrderStatus.PAID and order.refunded_amount >= order.total_amount:
-            state.transition_locked(order, OrderStatus.REFUNDED, cause=cause, reason="Refunded in full.")
+            state.transition_locked(
+                order, OrderStatus.REFUNDED, cause=cause, reason="Refunded in full."
+            )
             enqueue_outbox(order, OutboxMessage.Kind.REFUNDED_EMAIL)
         return order

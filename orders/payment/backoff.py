@@ -4,9 +4,8 @@ import logging
 
 from django.db import DatabaseError, transaction
 
-from orders import clock, policy
+from orders import clock, policy, state
 from orders.models import OrderEvent
-from orders import state
 from orders.timeline import record_event
 
 logger = logging.getLogger(__name__)

@@ -5,11 +5,10 @@ The reconciler's sweep (``payments.reconcile``), support's "reconcile now" and t
 """
 
 import stripe_gateway
-from stripe_gateway import GatewayError
-
 from orders import clock, policy
 from orders.models import Order
 from orders.payment import backoff, driver, unwind
+from stripe_gateway import GatewayError
 
 GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled and nothing kept."
 

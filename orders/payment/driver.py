@@ -8,21 +8,20 @@ take money for an order is the one our row names (invariant I1). The outcome goe
 
 import logging
 
-import stripe_gateway
 from django.db import DatabaseError, transaction
+
+import stripe_gateway
+from orders import lease, policy, state
+from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
+from orders.outbox.store import enqueue_outbox
+from orders.payment import apply, backoff
+from orders.timeline import build_event, record_event, record_stripe_call
 from stripe_gateway import (
     OutcomeUnknown,
     PaymentDeclined,
     PaymentIntentSnapshot,
     RequestRejected,
 )
-
-from orders import lease, policy
-from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
-from orders.outbox.store import enqueue_outbox
-from orders.payment import apply, backoff
-from orders import state
-from orders.timeline import build_event, record_event, record_stripe_call
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +78,7 @@ def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
                 idempotency_key=stripe_gateway.keys.spare_cancel_key(pi.id),
             )
         except (OutcomeUnknown, RequestRejected):
-            logger.warning(
-                "could not cancel spare payment intent", extra={"payment_intent": pi.id}
-            )
+            logger.warning("could not cancel spare payment intent", extra={"payment_intent": pi.id})
         return stripe_gateway.retrieve_payment_intent(recorded)
     return pi
 

@@ -6,16 +6,15 @@ the order's creation key: an order that never recorded a PaymentIntent is cancel
 calling Stripe (we never confirm a PaymentIntent that is not on our row).
 """
 
-import stripe_gateway
 from django.db import DatabaseError, transaction
-from stripe_gateway import OutcomeUnknown, RequestRejected
 
-from orders import lease
+import stripe_gateway
+from orders import lease, state
 from orders.models import Order, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
 from orders.payment import apply, backoff
-from orders import state
 from orders.timeline import record_stripe_call
+from stripe_gateway import OutcomeUnknown, RequestRejected
 
 
 def unwind_order(

@@ -8,14 +8,13 @@ import logging
 
 from django.db import transaction
 
-from stripe_gateway import GatewayError
-
 from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox, queued_refund_total
 from orders.payment import converge, unwind
 from orders.state import lock_order
 from orders.timeline import record_event
+from stripe_gateway import GatewayError
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +56,7 @@ def _already_audited(order: Order, *, action: str, request_token: str) -> bool:
     ).exists()
 
 
-def reconcile_now(
-    *, order_id: int, actor, reason: str = "", request_token: str = ""
-) -> Order:
+def reconcile_now(*, order_id: int, actor, reason: str = "", request_token: str = "") -> Order:
     """Read the payment at Stripe now and apply it (or unwind the order past its deadline).
 
     A replayed submission (same ``request_token``) of a reconcile that already finished the
@@ -72,10 +69,15 @@ def reconcile_now(
         if not order.is_pending:
             if replay:
                 return order
-            raise ActionRefused(f"Order {order.reference} is already {order.get_status_display().lower()}.")
+            raise ActionRefused(
+                f"Order {order.reference} is already {order.get_status_display().lower()}."
+            )
         if not replay:
             _audit(
-                order, action="reconcile", actor=actor, reason=reason,
+                order,
+                action="reconcile",
+                actor=actor,
+                reason=reason,
                 details={"request_token": request_token} if request_token else None,
             )
     try:
@@ -103,15 +105,23 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
         if order.status == OrderStatus.PAID:
             raise ActionRefused("This order is paid: refund it instead of cancelling it.")
         if not order.is_pending:
-            raise ActionRefused(f"Order {order.reference} is already {order.get_status_display().lower()}.")
+            raise ActionRefused(
+                f"Order {order.reference} is already {order.get_status_display().lower()}."
+            )
         if not replay:
             _audit(
-                order, action="cancel", actor=actor, reason=reason,
+                order,
+                action="cancel",
+                actor=actor,
+                reason=reason,
                 details={"request_token": request_token} if request_token else None,
             )
     try:
         order = unwind.unwind_order(
-            order_id, cause="staff:cancel", reason="Cancelled by our support team; nothing was charged.", actor=actor
+            order_id,
+            cause="staff:cancel",
+            reason="Cancelled by our support team; nothing was charged.",
+            actor=actor,
         )
     except GatewayError as exc:
         logger.warning("support cancel failed", extra={"order_id": order_id, "error": str(exc)})
@@ -135,31 +145,48 @@ def refundable_amount(order: Order) -> int:
     return max(order.total_amount - order.refunded_amount - queued, 0)
 
 
-def refund_order(*, order_id: int, amount: int | None, actor, reason: str, request_token: str) -> OutboxMessage:
+def refund_order(
+    *, order_id: int, amount: int | None, actor, reason: str, request_token: str
+) -> OutboxMessage:
     """Queue a full (``amount=None``) or partial refund of a paid order, once per request."""
     reason = _require_reason(reason)
     request_token = _require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
-        existing = order.outbox.filter(kind=OutboxMessage.Kind.REFUND, discriminator=f"staff:{request_token}").first()
+        existing = order.outbox.filter(
+            kind=OutboxMessage.Kind.REFUND, discriminator=f"staff:{request_token}"
+        ).first()
         if existing:
             return existing
         if order.status != OrderStatus.PAID:
-            raise ActionRefused(f"Only paid orders can be refunded; this one is {order.get_status_display().lower()}.")
+            raise ActionRefused(
+                f"Only paid orders can be refunded; this one is {order.get_status_display().lower()}."
+            )
         left = refundable_amount(order)
         if left <= 0:
-            raise ActionRefused("Nothing is left to refund: the whole order is refunded or queued for refund.")
+            raise ActionRefused(
+                "Nothing is left to refund: the whole order is refunded or queued for refund."
+            )
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
-            raise ActionRefused(f"The refund must be between 0.01 and {left / 100:.2f} {order.currency.upper()}.")
+            raise ActionRefused(
+                f"The refund must be between 0.01 and {left / 100:.2f} {order.currency.upper()}."
+            )
         message = enqueue_outbox(
             order,
             OutboxMessage.Kind.REFUND,
             discriminator=f"staff:{request_token}",
-            payload={"payment_intent_id": order.payment_intent_id, "amount": amount, "reason": reason},
+            payload={
+                "payment_intent_id": order.payment_intent_id,
+                "amount": amount,
+                "reason": reason,
+            },
         )
         _audit(
-            order, action="refund", actor=actor, reason=reason,
+            order,
+            action="refund",
+            actor=actor,
+            reason=reason,
             details={"amount": amount, "request_token": request_token, "outbox_id": message.pk},
         )
     return message
@@ -183,7 +210,10 @@ def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str
             order, OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
         )
         _audit(
-            order, action="resend_confirmation", actor=actor, reason=reason,
+            order,
+            action="resend_confirmation",
+            actor=actor,
+            reason=reason,
             details={"request_token": request_token, "outbox_id": message.pk},
         )
     return message

@@ -3,9 +3,9 @@ import secrets
 import pytest
 from django.contrib.auth.models import Group, User
 
+from orders import clock as order_clock
 from orders.models import Order, OrderStatus
 from orders.permissions import SUPPORT_GROUP
-from orders import clock as order_clock
 from tests.conftest import CARD_OK
 
 

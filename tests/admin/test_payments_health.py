@@ -10,9 +10,9 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from orders.models import OrderStatus, OutboxMessage
+from payments.health import format_duration, payments_health
 from payments.management.commands.payments_report import Command as PaymentsReport
 from payments.reconcile import reconcile_pending_orders
-from payments.health import format_duration, payments_health
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

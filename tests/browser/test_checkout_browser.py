@@ -44,12 +44,16 @@ def pay_with(page, number: str, email: str = "ann@example.com") -> None:
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
-def test_customer_adds_to_cart_pays_with_a_test_card_and_sees_thank_you(browser_page, mug, stripe_api, live_server):
+def test_customer_adds_to_cart_pays_with_a_test_card_and_sees_thank_you(
+    browser_page, mug, stripe_api, live_server
+):
     page = browser_page
     posted_to_shop = []
     page.on(
         "request",
-        lambda r: posted_to_shop.append(r.post_data or "") if r.url.startswith(live_server.url) else None,
+        lambda r: (
+            posted_to_shop.append(r.post_data or "") if r.url.startswith(live_server.url) else None
+        ),
     )
     add_to_cart_and_go_to_checkout(page, mug)
     expect(page.locator("#checkout-total")).to_have_text("€18.00")
@@ -70,7 +74,9 @@ def test_customer_adds_to_cart_pays_with_a_test_card_and_sees_thank_you(browser_
     assert page.js_errors == []
 
 
-def test_pending_order_page_turns_to_thank_you_by_itself_when_the_order_completes(browser_page, checkout, faults, mug):
+def test_pending_order_page_turns_to_thank_you_by_itself_when_the_order_completes(
+    browser_page, checkout, faults, mug
+):
     page = browser_page
     faults.add("lost_response", path="/confirm")  # Stripe took the money, the reply was lost...
     faults.add("timeout", method="GET", path="/v1/payment_intents/")  # ...and Stripe is unreachable
@@ -80,7 +86,9 @@ def test_pending_order_page_turns_to_thank_you_by_itself_when_the_order_complete
 
     page.goto(order.get_absolute_url())
     expect(page.get_by_role("heading", name="Payment is being confirmed…")).to_be_visible()
-    expect(page.get_by_role("button")).to_have_count(0)  # nothing to press, certainly not "pay again"
+    expect(page.get_by_role("button")).to_have_count(
+        0
+    )  # nothing to press, certainly not "pay again"
     page.evaluate("window.notReloaded = true")
 
     assert reconcile_order(order.pk) == OrderStatus.PAID  # behind the page's back
@@ -96,7 +104,9 @@ def test_three_d_secure_completed_in_the_browser_pays_the_order(browser_page, mu
 
     pay_with(page, CARD_3DS)
 
-    expect(page.get_by_role("heading", name="Your bank asks you to confirm this payment")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Your bank asks you to confirm this payment")
+    ).to_be_visible()
     assert Order.objects.get().status == OrderStatus.REQUIRES_ACTION
     page.get_by_role("button", name="Complete authentication").click()
     expect(page.get_by_role("heading", name=THANK_YOU)).to_be_visible()
@@ -117,7 +127,9 @@ def test_three_d_secure_failed_in_the_browser_charges_nothing(browser_page, mug,
     assert stripe_api.payment_intent(order.payment_intent_id)["status"] != "succeeded"
 
 
-def test_declined_card_says_nothing_was_charged_and_trying_again_with_another_card_pays(browser_page, mug, stripe_api):
+def test_declined_card_says_nothing_was_charged_and_trying_again_with_another_card_pays(
+    browser_page, mug, stripe_api
+):
     page = browser_page
     add_to_cart_and_go_to_checkout(page, mug)
     pay_with(page, CARD_DECLINED)
@@ -153,13 +165,17 @@ def test_double_clicking_pay_charges_once(browser_page, mug, stripe_api):
     assert len(stripe_api.payment_intents()) == 1
 
 
-def test_missing_card_or_email_is_reported_on_the_page_and_sends_nothing(browser_page, mug, stripe_api):
+def test_missing_card_or_email_is_reported_on_the_page_and_sends_nothing(
+    browser_page, mug, stripe_api
+):
     page = browser_page
     add_to_cart_and_go_to_checkout(page, mug)
     pay_button = page.get_by_role("button", name=re.compile(r"^Pay "))
 
     pay_button.click()
-    expect(page.locator("#card-errors")).to_have_text("Please enter a valid email address, like name@example.com.")
+    expect(page.locator("#card-errors")).to_have_text(
+        "Please enter a valid email address, like name@example.com."
+    )
 
     page.get_by_label("Email", exact=True).fill("ann@example.com")
     pay_button.click()

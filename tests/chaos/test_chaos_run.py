@@ -25,5 +25,7 @@ def test_checkouts_under_stripe_web_and_worker_faults_converge_with_no_invariant
         timeout=1800,
     )
     report = result.stdout[-6000:]
-    assert result.returncode == 0, f"chaos run failed ({result.returncode}):\n{report}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"chaos run failed ({result.returncode}):\n{report}\n{result.stderr[-3000:]}"
+    )
     assert "violations          : 0" in report

@@ -9,11 +9,10 @@ import pytest
 from django.core import mail
 from django.db import OperationalError
 
-from orders.payment.driver import _confirm
-
-from orders.state import transition_locked
 from orders.exceptions import CheckoutNotStarted
 from orders.models import Order, OrderStatus
+from orders.payment.driver import _confirm
+from orders.state import transition_locked
 from payments.reconcile import reconcile_pending_orders
 from tests.payments.invariants import assert_invariants
 
@@ -31,7 +30,9 @@ def reconcile_after_grace(clock):
     return reconcile_pending_orders()
 
 
-def test_request_lost_before_stripe_on_create_leaves_order_pending_then_reconciler_pays(checkout, faults, stripe_api, clock):
+def test_request_lost_before_stripe_on_create_leaves_order_pending_then_reconciler_pays(
+    checkout, faults, stripe_api, clock
+):
     faults.add("lost_request", path="/v1/payment_intents")
     order = checkout()
     assert order.status == OrderStatus.PAYMENT_STARTING
@@ -46,7 +47,9 @@ def test_request_lost_before_stripe_on_create_leaves_order_pending_then_reconcil
     assert_invariants(stripe_api)
 
 
-def test_create_succeeded_but_reply_lost_pays_once_and_leaves_no_second_charge(checkout, faults, stripe_api, clock):
+def test_create_succeeded_but_reply_lost_pays_once_and_leaves_no_second_charge(
+    checkout, faults, stripe_api, clock
+):
     faults.add("lost_response", path="/v1/payment_intents")
     order = checkout()
     assert order.status == OrderStatus.PAYMENT_STARTING
@@ -62,7 +65,9 @@ def test_create_succeeded_but_reply_lost_pays_once_and_leaves_no_second_charge(c
     assert_invariants(stripe_api)
 
 
-def test_confirm_lost_before_stripe_is_confirmed_by_the_reconciler(checkout, faults, stripe_api, clock):
+def test_confirm_lost_before_stripe_is_confirmed_by_the_reconciler(
+    checkout, faults, stripe_api, clock
+):
     faults.add("lost_request", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     order = checkout()
@@ -76,7 +81,9 @@ def test_confirm_lost_before_stripe_is_confirmed_by_the_reconciler(checkout, fau
     assert_invariants(stripe_api)
 
 
-def test_stripe_succeeded_but_reply_lost_is_pending_then_paid_after_reconcile(checkout, faults, stripe_api, clock):
+def test_stripe_succeeded_but_reply_lost_is_pending_then_paid_after_reconcile(
+    checkout, faults, stripe_api, clock
+):
     faults.add("lost_response", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     order = checkout()
@@ -92,7 +99,9 @@ def test_stripe_succeeded_but_reply_lost_is_pending_then_paid_after_reconcile(ch
     assert_invariants(stripe_api)
 
 
-def test_reply_lost_then_customer_resubmits_the_same_form_and_is_charged_once(checkout, faults, stripe_api, make_product):
+def test_reply_lost_then_customer_resubmits_the_same_form_and_is_charged_once(
+    checkout, faults, stripe_api, make_product
+):
     faults.add("lost_response", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     product = make_product(stock=3)
@@ -124,7 +133,9 @@ def test_confirm_timing_out_leaves_order_pending_never_failed(checkout, faults, 
 
 
 @pytest.mark.parametrize("mode", ["http_500", "http_500_after"])
-def test_stripe_500_on_confirm_leaves_order_pending_then_it_converges(checkout, faults, stripe_api, clock, mode):
+def test_stripe_500_on_confirm_leaves_order_pending_then_it_converges(
+    checkout, faults, stripe_api, clock, mode
+):
     faults.add(mode, path="/confirm")
     faults.add("http_500", method="GET", path=PI_READ)
     order = checkout()
@@ -137,7 +148,9 @@ def test_stripe_500_on_confirm_leaves_order_pending_then_it_converges(checkout, 
     assert_invariants(stripe_api)
 
 
-def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(checkout, stripe_api, clock, monkeypatch):
+def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(
+    checkout, stripe_api, clock, monkeypatch
+):
     real = transition_locked
     calls = {"n": 0}
 
@@ -153,7 +166,9 @@ def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(
     assert stripe_api.payment_intent(order.payment_intent_id)["status"] == "succeeded"
     assert "database error" in order.last_error
     # The confirm that took the money stays in the story support staff read.
-    assert list(order.events.filter(message="PaymentIntent confirmed").values_list("cause", flat=True)) == ["checkout"]
+    assert list(
+        order.events.filter(message="PaymentIntent confirmed").values_list("cause", flat=True)
+    ) == ["checkout"]
 
     reconcile_after_grace(clock)
     order.refresh_from_db()
@@ -162,7 +177,9 @@ def test_stripe_succeeded_but_our_database_write_failed_is_paid_after_reconcile(
     assert_invariants(stripe_api)
 
 
-def test_database_failing_before_the_order_is_recorded_charges_nothing(checkout, stripe_api, monkeypatch):
+def test_database_failing_before_the_order_is_recorded_charges_nothing(
+    checkout, stripe_api, monkeypatch
+):
     def broken(**kwargs):
         raise OperationalError("could not connect to server")
 
@@ -172,7 +189,9 @@ def test_database_failing_before_the_order_is_recorded_charges_nothing(checkout,
     assert stripe_api.payment_intents() == []
 
 
-def test_process_dying_after_the_payment_intent_is_recorded_is_finished_by_the_reconciler(checkout, stripe_api, clock, monkeypatch):
+def test_process_dying_after_the_payment_intent_is_recorded_is_finished_by_the_reconciler(
+    checkout, stripe_api, clock, monkeypatch
+):
     class Crash(BaseException):
         """The web process died here."""
 

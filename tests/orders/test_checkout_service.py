@@ -7,13 +7,10 @@ from django.core import mail
 from django.db import connection
 
 from orders.checkout import LineRequest, place_order, record_order
-
 from orders.lease import claim_lease
-
-from orders.payment.driver import drive_payment
-
-from orders.selectors import client_secret_for
 from orders.models import Order, OrderStatus, OutboxMessage
+from orders.payment.driver import drive_payment
+from orders.selectors import client_secret_for
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +27,9 @@ def test_card_that_pays_makes_a_paid_order_with_one_confirmation_email(checkout,
     assert order.outbox.get().state == OutboxMessage.State.SENT
 
 
-def test_declined_card_fails_the_order_releases_stock_and_closes_the_payment_intent(checkout, make_product, stripe_api):
+def test_declined_card_fails_the_order_releases_stock_and_closes_the_payment_intent(
+    checkout, make_product, stripe_api
+):
     product = make_product(stock=3)
     order = checkout(CARD_DECLINED, product=product, quantity=2)
     assert order.status == OrderStatus.PAYMENT_FAILED
@@ -53,7 +52,9 @@ def test_three_d_secure_completed_by_customer_makes_the_order_paid(checkout, str
     assert len(mail.outbox) == 1
 
 
-def test_three_d_secure_failed_by_customer_fails_the_order_and_charges_nothing(checkout, stripe_api):
+def test_three_d_secure_failed_by_customer_fails_the_order_and_charges_nothing(
+    checkout, stripe_api
+):
     order = checkout(CARD_3DS)
     stripe_api.authenticate(order.payment_intent_id, success=False)
     order = drive_payment(order.pk, cause="customer:3ds_complete")
@@ -69,7 +70,9 @@ def test_three_d_secure_passed_but_card_declined_fails_the_order(checkout, strip
     assert order.status == OrderStatus.PAYMENT_FAILED
 
 
-def test_resubmitting_the_same_checkout_token_returns_the_same_order_and_charges_once(checkout, stripe_api, make_product):
+def test_resubmitting_the_same_checkout_token_returns_the_same_order_and_charges_once(
+    checkout, stripe_api, make_product
+):
     product = make_product(stock=5)
     first = checkout(product=product, token="tok-resubmit-000000000000")
     second = checkout(product=product, token="tok-resubmit-000000000000")
@@ -81,7 +84,9 @@ def test_resubmitting_the_same_checkout_token_returns_the_same_order_and_charges
     assert len(mail.outbox) == 1
 
 
-def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_intent(stripe_api, make_product):
+def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_intent(
+    stripe_api, make_product
+):
     product = make_product(stock=5)
     pm = stripe_api.payment_method()
     barrier = threading.Barrier(2)
@@ -130,7 +135,9 @@ def test_out_of_stock_records_nothing(checkout, make_product, stripe_api):
     assert product.stock == 1
 
 
-def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its_order(checkout, stripe_api, make_product):
+def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its_order(
+    checkout, stripe_api, make_product
+):
     from orders.exceptions import EmptyCart
 
     product = make_product(stock=1)
@@ -140,11 +147,16 @@ def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its
     assert again.pk == first.pk
     # ...and a resubmit from a tab whose cart is now empty lands on the order too.
     empty = place_order(
-        lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-resubmit-gone-00000000"
+        lines=[],
+        email="ann@example.com",
+        payment_method_id="pm_x",
+        checkout_token="tok-resubmit-gone-00000000",
     )
     assert empty.pk == first.pk
     with pytest.raises(EmptyCart):
-        place_order(lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new")
+        place_order(
+            lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new"
+        )
     assert Order.objects.count() == 1
     assert len(stripe_api.payment_intents()) == 1
 
@@ -172,4 +184,3 @@ def test_a_recorded_order_is_leased_to_its_creator_until_it_is_driven(make_produ
     driven = drive_payment(order.pk, cause="checkout", lease_token="creator", leased_order=order)
     assert driven.status == OrderStatus.PAID
     assert len(stripe_api.payment_intents()) == 1
-

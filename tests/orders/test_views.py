@@ -11,10 +11,10 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
+from orders.models import Order, OrderStatus
 from orders.payment.driver import drive_payment
 from orders.selectors import client_secret_for
 from orders.support import actions as support
-from orders.models import Order, OrderStatus
 from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,7 +50,16 @@ def shopper(client, mug):
     return client
 
 
-def pay(client, stripe_api, card=CARD_OK, *, token=None, email="ann@example.com", pm=None, signature=None):
+def pay(
+    client,
+    stripe_api,
+    card=CARD_OK,
+    *,
+    token=None,
+    email="ann@example.com",
+    pm=None,
+    signature=None,
+):
     return client.post(
         "/checkout/",
         {
@@ -77,7 +86,9 @@ def test_checkout_with_an_empty_cart_sends_back_to_the_cart(client):
     assert messages_of(response) == ["Your cart is empty."]
 
 
-def test_paying_leads_to_the_order_page_by_its_secret_token_and_empties_the_cart(shopper, stripe_api, mug):
+def test_paying_leads_to_the_order_page_by_its_secret_token_and_empties_the_cart(
+    shopper, stripe_api, mug
+):
     response = pay(shopper, stripe_api)
 
     order = Order.objects.get()
@@ -91,7 +102,9 @@ def test_paying_leads_to_the_order_page_by_its_secret_token_and_empties_the_cart
     assert "Payment failed" not in page
 
 
-def test_double_submit_of_the_same_form_makes_one_order_and_one_payment_intent(shopper, stripe_api, mug):
+def test_double_submit_of_the_same_form_makes_one_order_and_one_payment_intent(
+    shopper, stripe_api, mug
+):
     first = pay(shopper, stripe_api)
     second = pay(shopper, stripe_api)  # a double click, or the browser re-posting on reload
 
@@ -103,7 +116,9 @@ def test_double_submit_of_the_same_form_makes_one_order_and_one_payment_intent(s
     assert len(mail.outbox) == 1
 
 
-def test_same_form_in_a_second_tab_after_the_cart_was_refilled_still_leads_to_the_first_order(shopper, stripe_api, mug):
+def test_same_form_in_a_second_tab_after_the_cart_was_refilled_still_leads_to_the_first_order(
+    shopper, stripe_api, mug
+):
     first = pay(shopper, stripe_api)
     shopper.post("/cart/add/", {"product_id": mug.pk, "quantity": "1"})
 
@@ -125,7 +140,11 @@ def test_two_simultaneous_submits_of_one_form_charge_once(shopper, stripe_api, m
         browser.cookies[settings.SESSION_COOKIE_NAME] = session_cookie
         try:
             barrier.wait()
-            urls.append(pay(browser, stripe_api, token=shopper.token, pm=pm, signature=shopper.signature).url)
+            urls.append(
+                pay(
+                    browser, stripe_api, token=shopper.token, pm=pm, signature=shopper.signature
+                ).url
+            )
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
@@ -146,21 +165,31 @@ def test_two_simultaneous_submits_of_one_form_charge_once(shopper, stripe_api, m
 
 
 @pytest.mark.parametrize("token", ["x" * 32, "", "short", "bad token with spaces!!", "x" * 65])
-def test_a_checkout_token_this_session_was_not_given_is_refused_and_charges_nothing(shopper, stripe_api, token):
+def test_a_checkout_token_this_session_was_not_given_is_refused_and_charges_nothing(
+    shopper, stripe_api, token
+):
     response = shopper.post(
         "/checkout/",
-        {"email": "ann@example.com", "payment_method_id": stripe_api.payment_method(), "checkout_token": token},
+        {
+            "email": "ann@example.com",
+            "payment_method_id": stripe_api.payment_method(),
+            "checkout_token": token,
+        },
     )
 
     assert response.status_code == 302 and response.url == "/checkout/"
-    assert messages_of(response) == ["This checkout form has expired. Nothing was charged; please try again."]
+    assert messages_of(response) == [
+        "This checkout form has expired. Nothing was charged; please try again."
+    ]
     assert not Order.objects.exists() and stripe_api.payment_intents() == []
 
 
 def test_another_sessions_token_does_not_open_its_order(shopper, stripe_api):
     pay(shopper, stripe_api)
     stranger = Client()
-    stranger.post("/cart/add/", {"product_id": Order.objects.get().lines.get().product_id, "quantity": "1"})
+    stranger.post(
+        "/cart/add/", {"product_id": Order.objects.get().lines.get().product_id, "quantity": "1"}
+    )
     stranger.get("/checkout/")
 
     response = pay(stranger, stripe_api, token=shopper.token)
@@ -180,9 +209,15 @@ def test_another_sessions_token_does_not_open_its_order(shopper, stripe_api):
         ({"payment_method_id": "pm_<script>"}, "Your card details could not be read"),
     ],
 )
-def test_bad_checkout_input_is_shown_on_the_form_and_records_nothing(shopper, stripe_api, mug, fields, error):
-    data = {"email": "ann@example.com", "payment_method_id": "pm_fine", "checkout_token": shopper.token,
-            "cart_signature": shopper.signature}
+def test_bad_checkout_input_is_shown_on_the_form_and_records_nothing(
+    shopper, stripe_api, mug, fields, error
+):
+    data = {
+        "email": "ann@example.com",
+        "payment_method_id": "pm_fine",
+        "checkout_token": shopper.token,
+        "cart_signature": shopper.signature,
+    }
     data.update(fields)
 
     response = shopper.post("/checkout/", data)
@@ -195,7 +230,9 @@ def test_bad_checkout_input_is_shown_on_the_form_and_records_nothing(shopper, st
     assert mug.stock == 5 and shopper.session["cart"] == {str(mug.pk): 2}
 
 
-def test_stock_sold_since_the_cart_was_filled_stops_checkout_and_charges_nothing(shopper, stripe_api, mug):
+def test_stock_sold_since_the_cart_was_filled_stops_checkout_and_charges_nothing(
+    shopper, stripe_api, mug
+):
     mug.stock = 1
     mug.save()
 
@@ -207,7 +244,9 @@ def test_stock_sold_since_the_cart_was_filled_stops_checkout_and_charges_nothing
     assert shopper.get("/checkout/").url == "/cart/"  # and the page says why
 
 
-def test_cart_changed_in_another_tab_since_the_page_was_shown_is_not_charged_blindly(shopper, stripe_api, mug, make_product):
+def test_cart_changed_in_another_tab_since_the_page_was_shown_is_not_charged_blindly(
+    shopper, stripe_api, mug, make_product
+):
     notebook = make_product(name="Notebook", price=900)
     shopper.post("/cart/add/", {"product_id": notebook.pk, "quantity": "1"})  # in another tab
 
@@ -282,7 +321,9 @@ def test_pending_order_page_polls_and_never_invites_a_second_payment(client, che
 
     page = response.content.decode()
     assert "Payment is being confirmed…" in page and "do not need to pay again" in page
-    assert "data-pending" in page and f'data-poll-url="/orders/{order.public_token}/status/"' in page
+    assert (
+        "data-pending" in page and f'data-poll-url="/orders/{order.public_token}/status/"' in page
+    )
     assert '<meta http-equiv="refresh"' in page  # inside <noscript>, for pages without JS
     for invitation in ("try-again", "Try again", "Pay ", "checkout"):
         assert invitation not in page
@@ -296,7 +337,9 @@ def test_try_again_is_refused_while_the_payment_may_still_succeed(client, checko
 
     assert response.url == order.get_absolute_url()
     assert client.session.get("cart", {}) == {}
-    assert messages_of(response) == ["Your payment is still being confirmed; please do not pay again."]
+    assert messages_of(response) == [
+        "Your payment is still being confirmed; please do not pay again."
+    ]
 
 
 def test_status_fragment_keeps_polling_while_pending_and_stops_once_paid(client, checkout, faults):
@@ -304,14 +347,15 @@ def test_status_fragment_keeps_polling_while_pending_and_stops_once_paid(client,
     url = f"/orders/{order.public_token}/status/"
 
     pending = client.get(url)
-    assert pending.status_code == 200 and 'data-state="payment_starting"' in pending.content.decode()
+    assert (
+        pending.status_code == 200 and 'data-state="payment_starting"' in pending.content.decode()
+    )
 
     drive_payment(order.pk, cause="test:behind_its_back")
 
     final = client.get(url)
     assert final.status_code == 286
     assert "Thank you" in final.content.decode() and 'data-state="paid"' in final.content.decode()
-
 
 
 def test_a_poll_of_a_pending_order_reads_only_the_order(shopper, stripe_api, faults):
@@ -328,12 +372,17 @@ def test_a_poll_of_a_pending_order_reads_only_the_order(shopper, stripe_api, fau
     with CaptureQueriesContext(connection) as captured:
         poll = shopper.get(f"/orders/{order.public_token}/status/")
     assert poll.status_code == 200 and 'data-state="payment_starting"' in poll.content.decode()
-    assert [q["sql"].split(" FROM ")[1].split(" ")[0] for q in captured.captured_queries] == ['"orders_order"']
+    assert [q["sql"].split(" FROM ")[1].split(" ")[0] for q in captured.captured_queries] == [
+        '"orders_order"'
+    ]
 
     page = shopper.get(order.get_absolute_url()).content.decode()
     assert "Cart (0)" in page and "2 × Enamel mug" in page
 
-def test_after_an_unusually_long_wait_the_page_says_so_with_a_support_reference(client, checkout, faults, clock):
+
+def test_after_an_unusually_long_wait_the_page_says_so_with_a_support_reference(
+    client, checkout, faults, clock
+):
     order = pending_with_money_taken(checkout, faults)
     assert "taking longer than usual" not in client.get(order.get_absolute_url()).content.decode()
 
@@ -345,13 +394,18 @@ def test_after_an_unusually_long_wait_the_page_says_so_with_a_support_reference(
     assert "try-again" not in page
 
 
-def test_three_d_secure_page_hands_the_client_secret_to_stripe_js_and_completes(shopper, stripe_api):
+def test_three_d_secure_page_hands_the_client_secret_to_stripe_js_and_completes(
+    shopper, stripe_api
+):
     response = pay(shopper, stripe_api, CARD_3DS)
     order = Order.objects.get()
     assert order.status == OrderStatus.REQUIRES_ACTION
 
     page = shopper.get(response.url).content.decode()
-    assert "Your bank asks you to confirm this payment" in page and "Nothing has been charged yet" in page
+    assert (
+        "Your bank asks you to confirm this payment" in page
+        and "Nothing has been charged yet" in page
+    )
     assert f'data-client-secret="{client_secret_for(order)}"' in page
     assert "try-again" not in page
 
@@ -370,11 +424,13 @@ def test_polling_a_three_d_secure_order_costs_no_stripe_call(client, checkout, f
 
     response = client.get(f"/orders/{order.public_token}/status/")
 
-    assert response.status_code == 200 and 'data-needs-reload' in response.content.decode()
+    assert response.status_code == 200 and "data-needs-reload" in response.content.decode()
     assert len(faults.log) == calls_before
 
 
-def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(client, checkout, faults):
+def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(
+    client, checkout, faults
+):
     faults.add("lost_request", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     order = checkout(CARD_OK)
@@ -391,8 +447,15 @@ def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(clien
 @pytest.mark.parametrize("suffix", ["", "status/"])
 def test_an_order_is_reached_only_by_its_secret_token(client, checkout, suffix):
     order = checkout(CARD_OK)
-    guesses = (str(order.pk), order.reference, order.checkout_token, order.idempotency_key,
-               order.public_token[:-1], order.public_token.upper(), "x" * 500)
+    guesses = (
+        str(order.pk),
+        order.reference,
+        order.checkout_token,
+        order.idempotency_key,
+        order.public_token[:-1],
+        order.public_token.upper(),
+        "x" * 500,
+    )
     for guess in guesses:
         assert client.get(f"/orders/{guess}/{suffix}").status_code == 404
     assert client.get(f"/orders/{order.public_token}/{suffix}").status_code in (200, 286)
@@ -407,8 +470,13 @@ def test_someone_elses_order_actions_are_404_and_change_nothing(client, checkout
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("post", "/orders/{token}/"), ("post", "/orders/{token}/status/"), ("get", "/orders/{token}/try-again/"),
-     ("get", "/orders/{token}/authenticated/"), ("put", "/checkout/")],
+    [
+        ("post", "/orders/{token}/"),
+        ("post", "/orders/{token}/status/"),
+        ("get", "/orders/{token}/try-again/"),
+        ("get", "/orders/{token}/authenticated/"),
+        ("put", "/checkout/"),
+    ],
 )
 def test_wrong_http_methods_are_refused(client, checkout, method, path):
     order = checkout(CARD_OK)
@@ -418,8 +486,9 @@ def test_wrong_http_methods_are_refused(client, checkout, method, path):
 
 def test_long_wait_deadline_is_shorter_than_the_give_up_deadline():
     # The page promises the customer "it will go through or be cancelled": keep that true.
-    assert settings.PAYMENTS["LONG_WAIT"] < settings.PAYMENTS["GIVE_UP_AFTER"] - timedelta(minutes=1)
-
+    assert settings.PAYMENTS["LONG_WAIT"] < settings.PAYMENTS["GIVE_UP_AFTER"] - timedelta(
+        minutes=1
+    )
 
 
 def test_a_checkout_takes_few_statements_in_three_transactions(shopper, stripe_api, monkeypatch):

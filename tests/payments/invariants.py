@@ -5,7 +5,14 @@ from collections import defaultdict
 from django.conf import settings
 from django.core import mail
 
-from orders.models import PENDING_STATUSES, TRANSITIONS, Order, OrderEvent, OrderStatus, OutboxMessage
+from orders.models import (
+    PENDING_STATUSES,
+    TRANSITIONS,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OutboxMessage,
+)
 
 
 def _stripe_side(stripe_api):
@@ -34,20 +41,30 @@ def assert_invariants(stripe_api, *, check_mail: bool = True) -> None:
             assert order.status in (OrderStatus.PAID, OrderStatus.REFUNDED), (
                 f"I2: {pi['id']} kept {left} but order {order.reference} is {order.status}"
             )
-            assert order.payment_intent_id == pi["id"], f"I2: {pi['id']} is not on {order.reference}"
+            assert order.payment_intent_id == pi["id"], (
+                f"I2: {pi['id']} is not on {order.reference}"
+            )
     for order in orders.values():
         if order.status == OrderStatus.PAID:
             # I3: a paid order has its money at Stripe, same amount and currency.
-            kept = [pi for pi, left in money.get(order.pk, []) if pi["id"] == order.payment_intent_id]
+            kept = [
+                pi for pi, left in money.get(order.pk, []) if pi["id"] == order.payment_intent_id
+            ]
             assert kept, f"I3: paid order {order.reference} has no succeeded PaymentIntent"
             assert kept[0]["amount"] == order.total_amount and kept[0]["currency"] == order.currency
         # I5: exactly one confirmation email per paid order, none for an unpaid one.
-        confirmations = order.outbox.filter(kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator="")
+        confirmations = order.outbox.filter(
+            kind=OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=""
+        )
         paid_ever = order.status in (OrderStatus.PAID, OrderStatus.REFUNDED)
         assert confirmations.count() == (1 if paid_ever else 0), f"I5: {order.reference}"
         if check_mail:
-            sent = [m for m in mail.outbox if m.subject == f"Thank you for your order {order.reference}"]
-            assert len(sent) == (1 if paid_ever else 0), f"I5: {len(sent)} emails for {order.reference}"
+            sent = [
+                m for m in mail.outbox if m.subject == f"Thank you for your order {order.reference}"
+            ]
+            assert len(sent) == (1 if paid_ever else 0), (
+                f"I5: {len(sent)} emails for {order.reference}"
+            )
     # I6: every recorded transition is allowed, so no terminal state was ever left.
     for event in OrderEvent.objects.filter(kind=OrderEvent.Kind.TRANSITION).exclude(from_status=""):
         assert event.to_status in TRANSITIONS[event.from_status], (
@@ -57,5 +74,7 @@ def assert_invariants(stripe_api, *, check_mail: bool = True) -> None:
 
 def assert_converged() -> None:
     """I4: nothing is left pending."""
-    pending = list(Order.objects.filter(status__in=PENDING_STATUSES).values_list("reference", "status"))
+    pending = list(
+        Order.objects.filter(status__in=PENDING_STATUSES).values_list("reference", "status")
+    )
     assert not pending, f"I4: still pending: {pending}"

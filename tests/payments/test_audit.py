@@ -5,8 +5,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from orders.state import transition_order
 from orders.models import Order, OrderStatus
+from orders.state import transition_order
 from payments.audit import audit_payments
 from tests.payments.invariants import assert_invariants
 
@@ -25,14 +25,19 @@ def test_a_clean_shop_audits_clean(checkout, stripe_api, capsys):
     assert "0 invariant violations" in capsys.readouterr().out
 
 
-def test_money_for_an_order_that_lost_track_of_it_is_found_and_attached(checkout, faults, stripe_api, clock):
+def test_money_for_an_order_that_lost_track_of_it_is_found_and_attached(
+    checkout, faults, stripe_api, clock
+):
     # The order never recorded its PaymentIntent, yet one carrying its id was paid.
     faults.add("lost_request", path="/v1/payment_intents")
     order = checkout()
     clock.advance(minutes=2)
     pi = stripe_api.create_payment_intent(
-        amount=order.total_amount, currency="eur", payment_method=stripe_api.payment_method(),
-        confirm="true", metadata=our_metadata(order),
+        amount=order.total_amount,
+        currency="eur",
+        payment_method=stripe_api.payment_method(),
+        confirm="true",
+        metadata=our_metadata(order),
     )
     report = audit_payments()
     assert [(f.invariant, f.payment_intent) for f in report.broken] == [("I2", pi["id"])]
@@ -49,8 +54,11 @@ def test_money_for_an_order_that_lost_track_of_it_is_found_and_attached(checkout
 def test_a_second_charge_for_one_order_is_refunded(checkout, stripe_api):
     order = checkout()
     extra = stripe_api.create_payment_intent(
-        amount=order.total_amount, currency="eur", payment_method=stripe_api.payment_method(),
-        confirm="true", metadata=our_metadata(order),
+        amount=order.total_amount,
+        currency="eur",
+        payment_method=stripe_api.payment_method(),
+        confirm="true",
+        metadata=our_metadata(order),
     )
     report = audit_payments()
     assert {f.invariant for f in report.broken} == {"I1", "I2"}
@@ -64,7 +72,10 @@ def test_a_second_charge_for_one_order_is_refunded(checkout, stripe_api):
 
 def test_money_naming_an_order_we_do_not_have_is_refunded(stripe_api, db, capsys):
     pi = stripe_api.create_payment_intent(
-        amount=1234, currency="eur", payment_method=stripe_api.payment_method(), confirm="true",
+        amount=1234,
+        currency="eur",
+        payment_method=stripe_api.payment_method(),
+        confirm="true",
         metadata={"order_id": "987654", "shop": settings.STRIPE_METADATA_TAG},
     )
     with pytest.raises(CommandError):
@@ -74,7 +85,9 @@ def test_money_naming_an_order_we_do_not_have_is_refunded(stripe_api, db, capsys
     assert sum(r["amount"] for r in stripe_api.refunds(pi["id"])) == 1234
 
 
-def test_a_paid_order_without_money_is_reported_and_not_hidden(checkout, faults, stripe_api, capsys):
+def test_a_paid_order_without_money_is_reported_and_not_hidden(
+    checkout, faults, stripe_api, capsys
+):
     faults.add("lost_request", path="/confirm")
     faults.add("timeout", method="GET", path=PI_READ)
     order = checkout()
@@ -84,7 +97,9 @@ def test_a_paid_order_without_money_is_reported_and_not_hidden(checkout, faults,
     assert "paid order without a succeeded payment" in capsys.readouterr().out
 
 
-def test_stray_unconfirmed_payment_intents_are_cancelled_by_fix(checkout, faults, stripe_api, clock):
+def test_stray_unconfirmed_payment_intents_are_cancelled_by_fix(
+    checkout, faults, stripe_api, clock
+):
     faults.add("lost_response", path="/v1/payment_intents")
     order = checkout()
     clock.advance(minutes=2)

@@ -15,10 +15,9 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test import Client
 
-from orders.outbox import dispatch as outbox
-
-from orders.state import transition_locked
 from orders.models import Order, OrderStatus
+from orders.outbox import dispatch as outbox
+from orders.state import transition_locked
 from payments.reconcile import reconcile_pending_orders
 from tests.payments.invariants import assert_converged, assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
@@ -34,11 +33,15 @@ def settle(clock, *, rounds: int = 30) -> None:
         clock.advance(minutes=1)
         reconcile_pending_orders()
         outbox.dispatch_due_messages()
-        if not Order.objects.filter(status__in=[OrderStatus.PAYMENT_STARTING, OrderStatus.REQUIRES_ACTION]).exists():
+        if not Order.objects.filter(
+            status__in=[OrderStatus.PAYMENT_STARTING, OrderStatus.REQUIRES_ACTION]
+        ).exists():
             break
 
 
-def test_batch_of_checkouts_through_a_broken_network_and_database_converges(checkout, faults, clock, stripe_api, make_product, monkeypatch):
+def test_batch_of_checkouts_through_a_broken_network_and_database_converges(
+    checkout, faults, clock, stripe_api, make_product, monkeypatch
+):
     rng = random.Random(20261122)
     product = make_product(stock=100)
     real_transition = transition_locked
@@ -55,7 +58,11 @@ def test_batch_of_checkouts_through_a_broken_network_and_database_converges(chec
         breaking = 6 <= i < 18
         faults.clear()
         if breaking:
-            for path, method in (("/v1/payment_intents", "POST"), ("/confirm", "POST"), ("/v1/payment_intents/", "GET")):
+            for path, method in (
+                ("/v1/payment_intents", "POST"),
+                ("/confirm", "POST"),
+                ("/v1/payment_intents/", "GET"),
+            ):
                 if rng.random() < 0.7:
                     faults.add(rng.choice(MODES), path=path, method=method, times=rng.randint(1, 3))
         db_broken["on"] = breaking and rng.random() < 0.3
@@ -71,16 +78,25 @@ def test_batch_of_checkouts_through_a_broken_network_and_database_converges(chec
     assert_converged()
     assert_invariants(stripe_api)
     call_command("audit_payments", "--fix")  # raises CommandError (exit 1) on any violation
-    assert Order.objects.filter(status=OrderStatus.PAID).count() + Order.objects.filter(
-        status__in=[OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED]
-    ).count() == 24
+    assert (
+        Order.objects.filter(status=OrderStatus.PAID).count()
+        + Order.objects.filter(
+            status__in=[OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED]
+        ).count()
+        == 24
+    )
 
 
 @pytest.mark.parametrize("stripe_state", ["succeeded_reply_lost", "confirm_never_sent"])
-def test_customer_retry_webhook_and_two_reconcilers_race_on_one_order(stripe_state, checkout, faults, clock, stripe_api, make_product):
+def test_customer_retry_webhook_and_two_reconcilers_race_on_one_order(
+    stripe_state, checkout, faults, clock, stripe_api, make_product
+):
     product = make_product(stock=5)
     token = f"tok-race-{stripe_state}-00000000"
-    faults.add("lost_response" if stripe_state == "succeeded_reply_lost" else "lost_request", path="/confirm")
+    faults.add(
+        "lost_response" if stripe_state == "succeeded_reply_lost" else "lost_request",
+        path="/confirm",
+    )
     faults.add("timeout", method="GET", path="/v1/payment_intents/")
     order = checkout(product=product, token=token)
     assert order.status == OrderStatus.PAYMENT_STARTING

@@ -5,15 +5,17 @@ import smtplib
 import pytest
 from django.core import mail
 
+from orders.models import OrderStatus, OutboxMessage
 from orders.outbox import dispatch as outbox
 from orders.support import actions as support
-from orders.models import OrderStatus, OutboxMessage
 from tests.payments.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_failing_mail_server_is_retried_with_backoff_and_sends_once(checkout, clock, monkeypatch, stripe_api):
+def test_failing_mail_server_is_retried_with_backoff_and_sends_once(
+    checkout, clock, monkeypatch, stripe_api
+):
     from django.core.mail.backends.locmem import EmailBackend
 
     real_send = EmailBackend.send_messages
@@ -44,11 +46,15 @@ def test_failing_mail_server_is_retried_with_backoff_and_sends_once(checkout, cl
     assert_invariants(stripe_api)
 
 
-def test_refund_whose_reply_was_lost_is_made_once(checkout, faults, clock, stripe_api, django_user_model):
+def test_refund_whose_reply_was_lost_is_made_once(
+    checkout, faults, clock, stripe_api, django_user_model
+):
     order = checkout()
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     faults.add("lost_response", path="/v1/refunds")
-    message = support.refund_order(order_id=order.pk, amount=500, actor=staff, reason="scratched", request_token="r1")
+    message = support.refund_order(
+        order_id=order.pk, amount=500, actor=staff, reason="scratched", request_token="r1"
+    )
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.PENDING
     assert len(stripe_api.refunds(order.payment_intent_id)) == 1  # Stripe made it
@@ -73,26 +79,39 @@ def test_queue_lost_on_commit_is_caught_by_the_periodic_sweep(checkout, monkeypa
     assert len(mail.outbox) == 1
 
 
-def test_refund_that_would_exceed_the_payment_gives_up_for_staff(checkout, stripe_api, django_user_model):
+def test_refund_that_would_exceed_the_payment_gives_up_for_staff(
+    checkout, stripe_api, django_user_model
+):
     order = checkout()
     stripe_api.refund(order.payment_intent_id, order.total_amount)  # refunded in the dashboard
     staff = django_user_model.objects.create_user("agent", is_staff=True)
-    message = support.refund_order(order_id=order.pk, amount=None, actor=staff, reason="again", request_token="r2")
+    message = support.refund_order(
+        order_id=order.pk, amount=None, actor=staff, reason="again", request_token="r2"
+    )
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.FAILED
     assert "exceed" in message.last_error
-    assert sum(r["amount"] for r in stripe_api.refunds(order.payment_intent_id)) == order.total_amount
+    assert (
+        sum(r["amount"] for r in stripe_api.refunds(order.payment_intent_id)) == order.total_amount
+    )
 
 
-def test_partial_refund_reported_by_webhook_and_by_the_outbox_retry_is_booked_once(client, checkout, faults, clock, stripe_api, django_user_model):
+def test_partial_refund_reported_by_webhook_and_by_the_outbox_retry_is_booked_once(
+    client, checkout, faults, clock, stripe_api, django_user_model
+):
     """Found by the Hypothesis machine: both paths used to add the same refund."""
     from tests.payments.webhook_helpers import deliver, event_for
 
     order = checkout()
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     faults.add("lost_response", path="/v1/refunds")
-    message = support.refund_order(order_id=order.pk, amount=700, actor=staff, reason="dent", request_token="r3")
-    charge = {**stripe_api.payment_intent(order.payment_intent_id)["latest_charge"], "amount_refunded": 700}
+    message = support.refund_order(
+        order_id=order.pk, amount=700, actor=staff, reason="dent", request_token="r3"
+    )
+    charge = {
+        **stripe_api.payment_intent(order.payment_intent_id)["latest_charge"],
+        "amount_refunded": 700,
+    }
     assert deliver(client, event_for(charge, "charge.refunded")).status_code == 200
     message.refresh_from_db()
     clock.current = message.available_at

@@ -10,12 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from orders.payment.apply import apply_payment_intent
-
-from orders.state import transition_order
-
 import stripe_gateway
 from orders.models import Order, OrderEvent, OrderStatus
+from orders.payment.apply import apply_payment_intent
+from orders.state import transition_order
 from payments.models import ReconcilerRun
 from payments.reconcile import claim_batch, reconcile_pending_orders
 from tests.conftest import CARD_3DS
@@ -42,7 +40,9 @@ def confirm_never_sent(faults):
     faults.add("timeout", method="GET", path=PI_READ)
 
 
-def test_orders_inside_the_grace_period_are_left_to_their_own_request(checkout, lost_confirm_reply, clock):
+def test_orders_inside_the_grace_period_are_left_to_their_own_request(
+    checkout, lost_confirm_reply, clock
+):
     order = checkout()
     summary = reconcile_pending_orders()
     assert summary.examined == 0
@@ -50,7 +50,9 @@ def test_orders_inside_the_grace_period_are_left_to_their_own_request(checkout, 
     assert order.status == OrderStatus.PAYMENT_STARTING
 
 
-def test_reconciler_records_its_run_for_the_health_page(checkout, lost_confirm_reply, clock, stripe_api):
+def test_reconciler_records_its_run_for_the_health_page(
+    checkout, lost_confirm_reply, clock, stripe_api
+):
     checkout()
     clock.advance(minutes=2)
     reconcile_pending_orders()
@@ -60,7 +62,9 @@ def test_reconciler_records_its_run_for_the_health_page(checkout, lost_confirm_r
     assert run.ok
 
 
-def test_give_up_unwinds_an_unpaid_order_cancels_its_payment_and_releases_stock(checkout, confirm_never_sent, clock, stripe_api, make_product):
+def test_give_up_unwinds_an_unpaid_order_cancels_its_payment_and_releases_stock(
+    checkout, confirm_never_sent, clock, stripe_api, make_product
+):
     product = make_product(stock=4)
     order = checkout(product=product, quantity=3)
     product.refresh_from_db()
@@ -91,7 +95,9 @@ def test_give_up_never_re_sends_a_payment_with_an_old_key(checkout, faults, cloc
     assert stripe_api.payment_intents() == []
 
 
-def test_give_up_finds_the_payment_succeeded_after_all_and_completes_the_order(checkout, lost_confirm_reply, clock, stripe_api):
+def test_give_up_finds_the_payment_succeeded_after_all_and_completes_the_order(
+    checkout, lost_confirm_reply, clock, stripe_api
+):
     order = checkout()
     clock.advance(seconds=give_up_after().total_seconds() + 1)
     reconcile_pending_orders()
@@ -141,7 +147,9 @@ def test_retries_back_off_and_record_the_last_error(checkout, faults, clock, str
     assert_invariants(stripe_api)
 
 
-def test_two_reconcilers_at_once_never_touch_the_same_order(checkout, lost_confirm_reply, faults, clock, stripe_api, make_product):
+def test_two_reconcilers_at_once_never_touch_the_same_order(
+    checkout, lost_confirm_reply, faults, clock, stripe_api, make_product
+):
     product = make_product(stock=50)
     for _ in range(12):
         faults.add("lost_response", path="/confirm")
@@ -185,7 +193,9 @@ def test_claimed_batches_are_disjoint(checkout, lost_confirm_reply, faults, cloc
     assert first == sorted(first)  # oldest first
 
 
-def test_reconcile_command_dry_run_prints_and_changes_nothing(checkout, lost_confirm_reply, clock, capsys, stripe_api):
+def test_reconcile_command_dry_run_prints_and_changes_nothing(
+    checkout, lost_confirm_reply, clock, capsys, stripe_api
+):
     order = checkout()
     clock.advance(minutes=2)
     call_command("reconcile_payments", "--dry-run")
@@ -197,7 +207,9 @@ def test_reconcile_command_dry_run_prints_and_changes_nothing(checkout, lost_con
     assert order.status == OrderStatus.PAYMENT_STARTING
 
 
-def test_reconcile_command_for_one_order_ignores_the_grace_period(checkout, lost_confirm_reply, capsys, stripe_api):
+def test_reconcile_command_for_one_order_ignores_the_grace_period(
+    checkout, lost_confirm_reply, capsys, stripe_api
+):
     order = checkout()
     call_command("reconcile_payments", "--order", order.reference)
     assert "Reconciled 1 orders (paid: 1)" in capsys.readouterr().out
@@ -219,7 +231,9 @@ def test_reconcile_command_refuses_bad_arguments(args, message, db):
         call_command("reconcile_payments", *args)
 
 
-def test_reconcile_command_exits_non_zero_when_an_order_fails(checkout, lost_confirm_reply, clock, monkeypatch):
+def test_reconcile_command_exits_non_zero_when_an_order_fails(
+    checkout, lost_confirm_reply, clock, monkeypatch
+):
     from django.db import OperationalError
 
     from payments import reconcile
@@ -236,7 +250,9 @@ def test_reconcile_command_exits_non_zero_when_an_order_fails(checkout, lost_con
     assert excinfo.value.returncode == 1
 
 
-def test_unfulfillable_payment_is_refunded_and_the_order_says_why(checkout, confirm_never_sent, clock, stripe_api):
+def test_unfulfillable_payment_is_refunded_and_the_order_says_why(
+    checkout, confirm_never_sent, clock, stripe_api
+):
     order = checkout()
     transition_order(order.pk, OrderStatus.CANCELED, cause="test", reason="closed by test")
     stripe_api.confirm(order.payment_intent_id)  # the payment goes through anyway
@@ -260,14 +276,18 @@ def test_amount_mismatch_is_refunded_not_kept(checkout, faults, stripe_api):
         confirm="true",
         metadata={"order_id": str(order.pk), "shop": settings.STRIPE_METADATA_TAG},
     )
-    apply_payment_intent(order.pk, stripe_gateway.retrieve_payment_intent(wrong["id"]), cause="test")
+    apply_payment_intent(
+        order.pk, stripe_gateway.retrieve_payment_intent(wrong["id"]), cause="test"
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELED
     assert "refunded in full" in order.status_reason
     assert sum(r["amount"] for r in stripe_api.refunds(wrong["id"])) == wrong["amount"]
 
 
-def test_converging_an_order_costs_few_statements(checkout, lost_confirm_reply, faults, clock, monkeypatch):
+def test_converging_an_order_costs_few_statements(
+    checkout, lost_confirm_reply, faults, clock, monkeypatch
+):
     """Per order, after the batch claim: read it; step 3 (lock, status, timeline, outbox). It is
     driven under the batch's lease, neither claimed again nor re-read (see the reconciler
     benchmark); the outbox task is left out (queued synchronously in the tests)."""
@@ -283,7 +303,9 @@ def test_converging_an_order_costs_few_statements(checkout, lost_confirm_reply, 
         from orders.payment.converge import converge_order as reconcile_order
 
         assert reconcile_order(order.pk, lease_token=token) == OrderStatus.PAID
-    statements = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    statements = [
+        q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
     assert len(statements) <= 5, "\n".join(s[:100] for s in statements)
     order.refresh_from_db()
     assert (order.status, order.lease_token, order.lease_until) == (OrderStatus.PAID, "", None)

@@ -11,10 +11,14 @@ from django.conf import settings
 from payments.stand_in import seed_local_account, webhook_url
 
 
-def signed_headers(payload: str, *, secret: str | None = None, timestamp: int | None = None) -> dict:
+def signed_headers(
+    payload: str, *, secret: str | None = None, timestamp: int | None = None
+) -> dict:
     timestamp = int(time.time()) if timestamp is None else timestamp
     secret = secret or settings.STRIPE_WEBHOOK_SECRET
-    signature = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    signature = hmac.new(
+        secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+    ).hexdigest()
     return {"HTTP_STRIPE_SIGNATURE": f"t={timestamp},v1={signature}"}
 
 

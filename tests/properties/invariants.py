@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core import mail
 
+from catalog.models import Product
 from orders.models import (
     PENDING_STATUSES,
     STOCK_RELEASING_STATUSES,
@@ -19,7 +20,6 @@ from orders.models import (
     OrderStatus,
     OutboxMessage,
 )
-from catalog.models import Product
 
 PAID_EVER = (OrderStatus.PAID, OrderStatus.REFUNDED)
 # Where a PaymentIntent is still able to take money.
@@ -76,7 +76,9 @@ def thank_you_emails(order: Order) -> int:
     return sum(1 for message in mail.outbox if message.subject == subject)
 
 
-def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock: dict[int, int]) -> None:
+def check_safe(
+    stripe: StripeView, *, last_status: dict[int, str], initial_stock: dict[int, int]
+) -> None:
     """What must hold after every step, whatever is failing."""
     orders = Order.objects.in_bulk()
     outbox = list(OutboxMessage.objects.all())
@@ -93,7 +95,9 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
         own = order.payment_intent_id == pi_id
         if pi["status"] == "succeeded":
             # Only the PaymentIntent on the row is ever confirmed (and only after it is on the row).
-            assert own, f"I1: {pi_id} succeeded but order {order.pk} names {order.payment_intent_id}"
+            assert own, (
+                f"I1: {pi_id} succeeded but order {order.pk} names {order.payment_intent_id}"
+            )
         if kept == 0:
             continue
         if own and order.status == OrderStatus.PAID:
@@ -135,7 +139,9 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
 
         # I5: one confirmation email per paid order, none for an unpaid one.
         confirmations = [
-            m for m in outbox if m.order_id == order.pk and m.kind == OutboxMessage.Kind.CONFIRMATION_EMAIL
+            m
+            for m in outbox
+            if m.order_id == order.pk and m.kind == OutboxMessage.Kind.CONFIRMATION_EMAIL
         ]
         originals = [m for m in confirmations if m.discriminator == ""]
         assert len(originals) == (1 if order.status in PAID_EVER else 0), (
@@ -149,7 +155,9 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
 
         # I6: monotonic states; a terminal state is never left, except paid -> refunded.
         before = last_status.get(order.pk, OrderStatus.PAYMENT_STARTING)
-        assert order.status in REACHABLE[before], f"I6: order {order.pk} went {before} -> {order.status}"
+        assert order.status in REACHABLE[before], (
+            f"I6: order {order.pk} went {before} -> {order.status}"
+        )
         last_status[order.pk] = order.status
 
         # Stock is held by exactly the orders that may still be fulfilled.
@@ -169,7 +177,9 @@ def check_safe(stripe: StripeView, *, last_status: dict[int, str], initial_stock
                 held[line.product_id] += line.quantity
     for product in Product.objects.all():
         expected = initial_stock[product.pk] - held[product.pk]
-        assert product.stock == expected, f"stock: {product.slug} has {product.stock}, expected {expected}"
+        assert product.stock == expected, (
+            f"stock: {product.slug} has {product.stock}, expected {expected}"
+        )
 
 
 def check_converged(stripe: StripeView) -> None:
@@ -201,9 +211,13 @@ def check_converged(stripe: StripeView) -> None:
             )
         # A PaymentIntent not on the row was never confirmed: it may linger unconfirmed, no more.
         if not own:
-            assert pi["status"] in ("canceled", "requires_confirmation", "requires_payment_method") or (
-                pi["status"] == "succeeded" and kept == 0
-            ), f"stray {pi_id} for order {order.pk} is {pi['status']}"
+            assert pi["status"] in (
+                "canceled",
+                "requires_confirmation",
+                "requires_payment_method",
+            ) or (pi["status"] == "succeeded" and kept == 0), (
+                f"stray {pi_id} for order {order.pk} is {pi['status']}"
+            )
 
     for order in orders.values():
         given_back = stripe.refunded.get(order.payment_intent_id or "", 0)

@@ -24,12 +24,17 @@ from django.core import mail
 from django.db import DatabaseError, connection
 from hypothesis import currently_in_test_context, event, note
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
+from catalog.models import Product
 from orders import checkout, policy
-from orders.outbox import dispatch as outbox
-from orders.payment import driver
-from orders.support import actions as support
 from orders.exceptions import ActionRefused, CheckoutNotStarted
 from orders.models import (
     PENDING_STATUSES,
@@ -40,18 +45,24 @@ from orders.models import (
     OutboxMessage,
     UnmatchedPaymentEvent,
 )
+from orders.outbox import dispatch as outbox
+from orders.payment import driver
+from orders.support import actions as support
 from payments.audit import audit_payments
-from stripe_gateway import GatewayError
 from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
-from catalog.models import Product
+from stripe_gateway import GatewayError
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
 from tests.properties import wire
 from tests.properties.invariants import StripeView, check_converged, check_safe
 from tests.properties.wire import BoundaryFault, Crash, WireFault
 
-
-CARDS = {"ok": CARD_OK, "3ds": CARD_3DS, "declined": CARD_DECLINED, "3ds_declined": CARD_3DS_DECLINED}
+CARDS = {
+    "ok": CARD_OK,
+    "3ds": CARD_3DS,
+    "declined": CARD_DECLINED,
+    "3ds_declined": CARD_3DS_DECLINED,
+}
 PRICE = 1500
 STOCK = 100
 MAX_FORMS = 3
@@ -83,7 +94,15 @@ CHECKOUT = dict(
 REFUNDING = stripe_faults("refund", "list_refunds", "retrieve")
 DISPATCHING = stripe_faults("refund", "list_refunds", "retrieve", "cancel")
 PICK = st.integers(0, 3)
-RACERS = ("reconcile", "resubmit", "webhook", "3ds_return", "outbox", "support_cancel", "customer_3ds")
+RACERS = (
+    "reconcile",
+    "resubmit",
+    "webhook",
+    "3ds_return",
+    "outbox",
+    "support_cancel",
+    "customer_3ds",
+)
 
 
 def setting(name):
@@ -153,7 +172,15 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.faults.clear()
         self.faults.log.clear()
         mail.outbox.clear()
-        models = (OrderEvent, OutboxMessage, OrderLine, Order, UnmatchedPaymentEvent, ReconcilerRun, Product)
+        models = (
+            OrderEvent,
+            OutboxMessage,
+            OrderLine,
+            Order,
+            UnmatchedPaymentEvent,
+            ReconcilerRun,
+            Product,
+        )
         tables = [model._meta.db_table for model in models]
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
@@ -195,7 +222,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
             refunded = view.refunded.get(pi_id, 0)
             if refunded != self.refunds_seen.get(pi_id, 0):
                 self.refunds_seen[pi_id] = refunded
-                charge = dict(pi["latest_charge"], amount_refunded=refunded, refunded=refunded == pi["amount"])
+                charge = dict(
+                    pi["latest_charge"], amount_refunded=refunded, refunded=refunded == pi["amount"]
+                )
                 self.undelivered.append(wire.event_for(charge, "charge.refunded"))
         return view
 
@@ -237,7 +266,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @contextmanager
     def boundary(self, spec: str):
         """During one call, the planned fault fires the first time the call reaches its boundary."""
-        fault = BoundaryFault(spec, on_stall=self._stall_and_take_over, on_webhook=self.deliver_all_now)
+        fault = BoundaryFault(
+            spec, on_stall=self._stall_and_take_over, on_webhook=self.deliver_all_now
+        )
         try:
             with wire.boundary_fault(fault):
                 yield fault
@@ -310,7 +341,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         order_id, pi_id = self.awaiting_3ds[pick % len(self.awaiting_3ds)]
         self.stripe_api.authenticate(pi_id, success=success)
         order = Order.objects.get(pk=order_id)
-        _event(f"3ds {'passed' if success else 'failed'}, customer {'returns' if comes_back else 'gone'}")
+        _event(
+            f"3ds {'passed' if success else 'failed'}, customer {'returns' if comes_back else 'gone'}"
+        )
         if comes_back:
             with self.stripe_says(stripe), self.boundary(fault):
                 try:
@@ -332,7 +365,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
             return
         self.faults.planned.append(WireFault(call, mode, times))
 
-    @rule(how=st.sampled_from(["next", "duplicate", "old_snapshot", "forged"]), pick=st.integers(0, 7))
+    @rule(
+        how=st.sampled_from(["next", "duplicate", "old_snapshot", "forged"]), pick=st.integers(0, 7)
+    )
     @step
     def stripe_sends_webhook(self, how, pick):
         """Stripe delivers an event: any pending one (out of order), the same again, an old
@@ -349,8 +384,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 evt = wire.event_for(evt["data"]["object"], evt["type"])
             self._deliver(evt)
         elif how == "forged" and self.pis_now:
-            pi = dict(self.pis_now[pick % len(self.pis_now)], status="succeeded", last_payment_error=None)
-            status = wire.deliver(wire.event_for(pi, "payment_intent.succeeded"), secret="whsec_forged")
+            pi = dict(
+                self.pis_now[pick % len(self.pis_now)], status="succeeded", last_payment_error=None
+            )
+            status = wire.deliver(
+                wire.event_for(pi, "payment_intent.succeeded"), secret="whsec_forged"
+            )
             assert status == 400, f"a forged webhook was answered {status}"
 
     # --- Rules: the shop's own machinery ----------------------------------------------------------
@@ -362,7 +401,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert summary.examined < 50, f"the reconciler spins: {dict(summary.outcomes)}"
 
     @rule(
-        fault=st.sampled_from(wire.boundary_faults(("recorded", "created", "attached", "confirmed", "applied"))),
+        fault=st.sampled_from(
+            wire.boundary_faults(("recorded", "created", "attached", "confirmed", "applied"))
+        ),
         stripe=PAYING,
     )
     @step
@@ -379,7 +420,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def outbox_sweep(self, stripe, second_worker):
         """The scheduled outbox sweep sends whatever is due; with ``second_worker``, another
         worker's sweep runs in between, just before the first one's refund or cancel reaches Stripe."""
-        with self.stripe_says(stripe), wire.interleaved(outbox.dispatch_due_messages, enabled=second_worker):
+        with (
+            self.stripe_says(stripe),
+            wire.interleaved(outbox.dispatch_due_messages, enabled=second_worker),
+        ):
             outbox.dispatch_due_messages()
 
     @rule(form=forms, racers=st.lists(st.sampled_from(RACERS), min_size=2, max_size=3))
@@ -425,7 +469,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         mine = [
             evt
             for evt in self.undelivered
-            if pi_id and pi_id in (evt["data"]["object"].get("id"), evt["data"]["object"].get("payment_intent"))
+            if pi_id
+            and pi_id
+            in (evt["data"]["object"].get("id"), evt["data"]["object"].get("payment_intent"))
         ]
         if not mine:
             return lambda: None
@@ -445,7 +491,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         order = form.order()
         if order is None or not order.payment_intent_id:
             return
-        self.stripe_api.authenticate(order.payment_intent_id, success=True)  # 400 if not awaiting it
+        self.stripe_api.authenticate(
+            order.payment_intent_id, success=True
+        )  # 400 if not awaiting it
         driver.drive_payment(order.pk, cause="customer:3ds_complete")
 
     def _drive_if_exists(self, form, cause):
@@ -507,7 +555,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if order is None:
             return
         try:
-            order = support.cancel_unpaid_order(order_id=order.pk, actor=self.staff, reason="customer asked")
+            order = support.cancel_unpaid_order(
+                order_id=order.pk, actor=self.staff, reason="customer asked"
+            )
             _event(f"support cancel -> {order.status}")
         except ActionRefused:
             _event("support cancel -> refused")
@@ -530,7 +580,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _refund(self, order_id, amount, request):
         try:
             support.refund_order(
-                order_id=order_id, amount=amount, actor=self.staff, reason="goodwill",
+                order_id=order_id,
+                amount=amount,
+                actor=self.staff,
+                reason="goodwill",
                 request_token=f"refund-{order_id}-{request}",
             )
             _event(f"support refund {'full' if amount is None else 'partial'} -> queued")

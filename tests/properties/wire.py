@@ -36,7 +36,6 @@ CALLS = {
 WIRE_MODES = ("lost_request", "lost_response", "timeout", "http_500", "http_500_after")
 
 
-
 class WireFault:
     """A fault for tests.stripe_stand_in.FaultyHTTPClient, matched on one exact Stripe call."""
 
@@ -51,7 +50,11 @@ class WireFault:
     def matches(self, method: str, url: str) -> bool:
         path = url.split("?", 1)[0]
         path = "/" + path.split("://", 1)[-1].split("/", 1)[-1]
-        return self.hits < self.times and method.upper() == self.method and bool(self.pattern.search(path))
+        return (
+            self.hits < self.times
+            and method.upper() == self.method
+            and bool(self.pattern.search(path))
+        )
 
     def __repr__(self):
         return f"WireFault({self.call}, {self.mode}, {self.hits}/{self.times})"

@@ -63,7 +63,9 @@ def test_cart_total_comes_from_the_database_never_from_the_form(client, mug):
         ("99999999999999999999999999", "That quantity is far more than we could ever ship."),
     ],
 )
-def test_bad_quantity_is_refused_with_a_clear_message_and_changes_nothing(client, mug, quantity, message):
+def test_bad_quantity_is_refused_with_a_clear_message_and_changes_nothing(
+    client, mug, quantity, message
+):
     put_in_cart(client, mug, 1)
 
     response = add(client, mug.pk, quantity)
@@ -73,7 +75,9 @@ def test_bad_quantity_is_refused_with_a_clear_message_and_changes_nothing(client
     assert response.status_code == 302 and response.url == mug.get_absolute_url()
 
 
-@pytest.mark.parametrize("product_id", ["", "abc", "0", "-3", "999999", "9" * 40, "²", "1 OR 1=1", "1.0.0"])
+@pytest.mark.parametrize(
+    "product_id", ["", "abc", "0", "-3", "999999", "9" * 40, "²", "1 OR 1=1", "1.0.0"]
+)
 def test_unknown_or_malformed_product_id_is_refused_and_changes_nothing(client, mug, product_id):
     put_in_cart(client, mug, 1)
 
@@ -101,7 +105,9 @@ def test_more_than_the_stock_is_refused_and_counts_what_the_cart_already_holds(c
     response = add(client, mug.pk, "2")
 
     assert cart_of(client) == {str(mug.pk): 4}
-    assert messages_of(response) == ["Only 5 of Enamel mug left in stock. Your cart already holds 4."]
+    assert messages_of(response) == [
+        "Only 5 of Enamel mug left in stock. Your cart already holds 4."
+    ]
 
 
 def test_withdrawn_product_cannot_be_added(client, make_product):
@@ -180,7 +186,9 @@ def test_cart_changes_only_accept_post(client, path):
     assert client.get(path).status_code == 405
 
 
-def test_cart_page_drops_withdrawn_products_and_warns_about_stock_sold_since(client, mug, make_product):
+def test_cart_page_drops_withdrawn_products_and_warns_about_stock_sold_since(
+    client, mug, make_product
+):
     kettle = make_product(name="Kettle", stock=2)
     put_in_cart(client, mug, 3)
     put_in_cart(client, kettle, 1)
@@ -201,7 +209,6 @@ def test_empty_cart_page_invites_to_browse(client):
     page = client.get("/cart/").content.decode()
     assert "Your cart is empty" in page
     assert "checkout-link" not in page
-
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a request

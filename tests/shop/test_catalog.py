@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from catalog.models import Product
 from catalog.demo import DEMO_PRODUCTS
+from catalog.models import Product
 
 pytestmark = pytest.mark.django_db
 

@@ -10,4 +10,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         created, updated = load_demo_catalog()
-        self.stdout.write(f"Demo catalog ready: {created} products created, {updated} already there.")
+        self.stdout.write(
+            f"Demo catalog ready: {created} products created, {updated} already there."
+        )

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--fix", action="store_true", help="Repair what can be repaired safely.")
+        parser.add_argument(
+            "--fix", action="store_true", help="Repair what can be repaired safely."
+        )
         parser.add_argument("--json", action="store_true", help="Print the findings as JSON.")
         parser.add_argument(
             "--max-payment-intents",
@@ -31,7 +33,9 @@ class Command(BaseCommand):
             raise CommandError("--max-payment-intents must be a positive number")
         try:
             report = audit_payments(
-                fix=fix, max_items=max_payment_intents, progress=lambda line: self.stderr.write(line)
+                fix=fix,
+                max_items=max_payment_intents,
+                progress=lambda line: self.stderr.write(line),
             )
         except GatewayError as exc:
             raise CommandError(f"Could not read from Stripe: {exc}") from exc

@@ -17,9 +17,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, site_url, **options):
         if not settings.STRIPE_LOCAL_STAND_IN:
-            raise CommandError("STRIPE_SECRET_KEY is set: this command is for the local stand-in only.")
+            raise CommandError(
+                "STRIPE_SECRET_KEY is set: this command is for the local stand-in only."
+            )
         try:
             url = register_local_webhook(site_url=site_url, api_base=settings.STRIPE_API_BASE)
         except OSError as exc:
-            raise CommandError(f"Stripe stand-in not reachable at {settings.STRIPE_API_BASE}: {exc}") from exc
+            raise CommandError(
+                f"Stripe stand-in not reachable at {settings.STRIPE_API_BASE}: {exc}"
+            ) from exc
         self.stdout.write(f"Stand-in webhooks go to {url}")

@@ -5,8 +5,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from payments.management.commands.reconcile_payments import parse_duration
 from payments.health import format_duration, payments_health
+from payments.management.commands.reconcile_payments import parse_duration
 
 
 class Command(BaseCommand):

@@ -56,7 +56,9 @@ class Command(BaseCommand):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be a positive number")
         if order and older_than is not None:
-            raise CommandError("--older-than cannot be combined with --order: named orders are taken at any age")
+            raise CommandError(
+                "--older-than cannot be combined with --order: named orders are taken at any age"
+            )
         order_ids = [self._resolve(ref) for ref in order] or None
         summary = reconcile_pending_orders(
             older_than=parse_duration(older_than) if older_than is not None else None,

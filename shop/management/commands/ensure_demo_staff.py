@@ -10,7 +10,9 @@ class Command(BaseCommand):
     help = "Demo only (DEBUG on): create the 'admin' and 'support' logins if they do not exist."
 
     def add_arguments(self, parser):
-        parser.add_argument("--password", default="demo-password", help="Password for new demo users.")
+        parser.add_argument(
+            "--password", default="demo-password", help="Password for new demo users."
+        )
 
     def handle(self, *args, password, **options):
         if not settings.DEBUG:
@@ -20,7 +22,9 @@ class Command(BaseCommand):
             User.objects.create_superuser("admin", "admin@shop.invalid", password)
             self.stdout.write(f"Created superuser admin / {password}")
         if not User.objects.filter(username="support").exists():
-            user = User.objects.create_user("support", "support@shop.invalid", password, is_staff=True)
+            user = User.objects.create_user(
+                "support", "support@shop.invalid", password, is_staff=True
+            )
             group = Group.objects.filter(name="Support").first()
             if group:
                 user.groups.add(group)
