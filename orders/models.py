@@ -106,6 +106,9 @@ class Order(models.Model):
     last_error = models.TextField(blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    # Bumped when Stripe answered one of the order's idempotency keys with a server error it
+    # will replay forever: the next create, confirm or cancel goes out under a new key.
+    key_round = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -146,6 +149,8 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
+    """One product of an order, with its name and price as they were when it was placed."""
+
     order = models.ForeignKey(Order, related_name="lines", on_delete=models.CASCADE)
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT)
     product_name = models.CharField(max_length=200)
@@ -154,6 +159,9 @@ class OrderLine(models.Model):
 
     class Meta:
         ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.product_name}"
 
     @property
     def line_total(self) -> int:
@@ -220,6 +228,8 @@ class OutboxMessage(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # As ``Order.key_round``: the next attempt at Stripe goes out under a new key.
+    key_round = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -234,7 +244,9 @@ class OutboxMessage(models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        return keys.outbox_key(self.order.idempotency_key, self.kind, self.discriminator)
+        return keys.outbox_key(
+            self.order.idempotency_key, self.kind, self.discriminator, self.key_round
+        )
 
 
 class UnmatchedPaymentEvent(models.Model):

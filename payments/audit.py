@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -19,7 +20,7 @@ from orders import clock, policy
 from orders.models import Order, OrderStatus, OutboxMessage
 from orders.outbox.dispatch import dispatch_due_messages
 from orders.outbox.store import queued_refunds
-from orders.payment.apply import apply_payment_intent
+from orders.payment.apply import apply_payment_intent, record_refund
 from orders.support.selectors import stuck_past_deadline
 from stripe_gateway import GatewayError, PaymentIntentSnapshot
 
@@ -46,6 +47,7 @@ class Finding:
 
 @dataclass
 class AuditReport:
+    started_at: datetime
     findings: list[Finding] = field(default_factory=list)
     payment_intents_seen: int = 0
     orders_checked: int = 0
@@ -65,16 +67,46 @@ def _refund_in_flight(order: Order | None, pi_id: str) -> bool:
     return queued_refunds(order, payment_intent_id=pi_id).exists()
 
 
-def _refund_orphan(pi: PaymentIntentSnapshot, left: int) -> None:
+def _refund_orphan(report: AuditReport, pi: PaymentIntentSnapshot, left: int) -> None:
     """Refund money that names an order we do not have (no outbox row can hold it)."""
     if any(r.metadata.get("audit") == pi.id for r in stripe_gateway.list_refunds(pi.id)):
         return
     stripe_gateway.create_refund(
         payment_intent_id=pi.id,
         amount=left,
-        idempotency_key=stripe_gateway.keys.audit_refund_key(pi.id),
+        idempotency_key=stripe_gateway.keys.audit_refund_key(pi.id, left, report.started_at),
         metadata={"audit": pi.id, "shop": settings.STRIPE_METADATA_TAG},
     )
+
+
+def _check_refunds_booked(
+    report: AuditReport, order: Order, pi: PaymentIntentSnapshot, refunded: int, *, fix: bool
+) -> None:
+    """Hold what Stripe refunded of the order's payment against what the order books.
+
+    A refund made in the Stripe dashboard whose ``charge.refunded`` webhook never arrived
+    (or was rolled back) shows here; with ``fix`` it is booked as Stripe's running total.
+    """
+    at_stripe = min(refunded, order.total_amount)
+    if at_stripe == order.refunded_amount:
+        return
+    finding = Finding(
+        "refunds",
+        BROKEN,
+        f"Stripe refunded {refunded} {pi.currency}, the order books {order.refunded_amount}",
+        order.reference,
+        pi.id,
+    )
+    if fix and at_stripe > order.refunded_amount:
+        record_refund(
+            order.pk,
+            payment_intent_id=pi.id,
+            refunded_total=refunded,
+            refund_id="",
+            cause="audit:fix",
+        )
+        finding.fixed = True
+    report.findings.append(finding)
 
 
 def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
@@ -85,7 +117,10 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
         kept = []
         for pi in pis:
             if pi.succeeded:
-                left = pi.amount - _refunded(pi)
+                refunded = _refunded(pi)
+                if order is not None and pi.id == order.payment_intent_id:
+                    _check_refunds_booked(report, order, pi, refunded, fix=fix)
+                left = pi.amount - refunded
                 if left > 0:
                     kept.append((pi, left))
             elif (
@@ -105,7 +140,9 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                     try:
                         stripe_gateway.cancel_payment_intent(
                             payment_intent_id=pi.id,
-                            idempotency_key=stripe_gateway.keys.audit_cancel_key(pi.id),
+                            idempotency_key=stripe_gateway.keys.audit_cancel_key(
+                                pi.id, report.started_at
+                            ),
                         )
                         finding.fixed = True
                     except GatewayError as exc:
@@ -131,7 +168,7 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
                 )
                 if fix:
                     try:
-                        _refund_orphan(pi, left)
+                        _refund_orphan(report, pi, left)
                         finding.fixed = True
                     except GatewayError as exc:
                         finding.message += f"; refund failed: {exc}"
@@ -259,8 +296,8 @@ def audit_payments(
 
 
 def _audit_once(*, fix: bool, max_items: int, progress) -> AuditReport:
-    report = AuditReport()
-    since = clock.now() - policy.audit_window()
+    report = AuditReport(started_at=clock.now())
+    since = report.started_at - policy.audit_window()
     pis_by_order: dict[int, list[PaymentIntentSnapshot]] = defaultdict(list)
     seen: dict[str, PaymentIntentSnapshot] = {}
     for pi in stripe_gateway.list_payment_intents(max_items=max_items):

@@ -6,7 +6,8 @@ vocabulary (statuses, error kinds, idempotency key formats) stays in here.
 
 - ``calls``: one function per Stripe call.
 - ``snapshots``: plain PaymentIntent / Refund snapshots and their status predicates.
-- ``errors``: ``PaymentDeclined``, ``OutcomeUnknown``, ``RequestRejected``.
+- ``errors``: ``PaymentDeclined``, ``OutcomeUnknown`` (with ``TryLater``, ``KeyConflict``),
+  ``RequestRejected``.
 - ``keys``: every idempotency key, one function per request.
 - ``client``: the SDK client under it (tests wrap its HTTP client to inject faults).
 """
@@ -21,16 +22,25 @@ from stripe_gateway.calls import (
     list_refunds,
     retrieve_payment_intent,
 )
-from stripe_gateway.errors import GatewayError, OutcomeUnknown, PaymentDeclined, RequestRejected
+from stripe_gateway.errors import (
+    GatewayError,
+    KeyConflict,
+    OutcomeUnknown,
+    PaymentDeclined,
+    RequestRejected,
+    TryLater,
+)
 from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot, refunded_total
 
 __all__ = [
     "GatewayError",
+    "KeyConflict",
     "OutcomeUnknown",
     "PaymentDeclined",
     "PaymentIntentSnapshot",
     "RefundSnapshot",
     "RequestRejected",
+    "TryLater",
     "cancel_payment_intent",
     "confirm_payment_intent",
     "create_payment_intent",

@@ -11,33 +11,59 @@ import stripe
 from django.conf import settings
 
 from stripe_gateway.client import client
-from stripe_gateway.errors import OutcomeUnknown, PaymentDeclined, RequestRejected
+from stripe_gateway.errors import (
+    KeyConflict,
+    OutcomeUnknown,
+    PaymentDeclined,
+    RequestRejected,
+    TryLater,
+)
 from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot
 
 logger = logging.getLogger(__name__)
 
 
-def _translate(exc: stripe.StripeError) -> Exception:
-    """Turn an SDK error into one of the three domain errors."""
+def _header(exc: stripe.StripeError, name: str) -> str:
+    return {k.lower(): v for k, v in (exc.headers or {}).items()}.get(name, "")
+
+
+def _translate(exc: stripe.StripeError, *, keyed: bool) -> Exception:
+    """Turn an SDK error into one of the domain errors (see ``stripe_gateway.errors``)."""
     if isinstance(exc, stripe.CardError):
         return PaymentDeclined(code=exc.code or "card_declined", message=exc.user_message or "")
+    message = f"{type(exc).__name__}: {exc.user_message or exc}"
+    if isinstance(exc, stripe.IdempotencyError):
+        return KeyConflict(message)
     rejected = stripe.InvalidRequestError | stripe.AuthenticationError | stripe.PermissionError
     if isinstance(exc, rejected):
         return RequestRejected(
             str(exc.user_message or exc), http_status=exc.http_status, code=exc.code or ""
         )
-    # APIConnectionError (timeouts included), APIError (5xx), RateLimitError,
-    # IdempotencyError (a concurrent request with the same key): the truth is unknown.
-    return OutcomeUnknown(f"{type(exc).__name__}: {exc.user_message or exc}")
+    if isinstance(exc, stripe.RateLimitError) or exc.http_status == 409:
+        return TryLater(message)
+    if keyed and isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500:
+        # Stripe began the request and saved this answer under its key: a retry with the
+        # same key gets the same answer back (``Idempotent-Replayed: true``).
+        replayed = _header(exc, "idempotent-replayed") == "true"
+        return OutcomeUnknown(message, key_spent=True, replayed=replayed)
+    # APIConnectionError (timeouts included) and anything else: the truth is unknown, and the
+    # same key is the right one to send again.
+    return OutcomeUnknown(message)
 
 
-def _call(name: str, fn, **log_extra):
+def _call(name: str, fn, *, idempotency_key: str = "", **log_extra):
     try:
         return fn()
     except stripe.StripeError as exc:
-        error = _translate(exc)
+        error = _translate(exc, keyed=bool(idempotency_key))
         logger.warning(
-            "stripe call failed", extra={"stripe_call": name, "error": str(error), **log_extra}
+            "stripe call failed",
+            extra={
+                "stripe_call": name,
+                "error": str(error),
+                "idempotency_key": idempotency_key,
+                **log_extra,
+            },
         )
         raise error from exc
 

@@ -1,4 +1,7 @@
-"""The rest of an order's story, searchable across orders: events, outbox, unmatched Stripe events."""
+"""The rest of an order's story, searchable across orders.
+
+Timeline events, outbox messages and unmatched Stripe events, each read-only.
+"""
 
 from django.contrib import admin
 

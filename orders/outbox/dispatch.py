@@ -14,7 +14,7 @@ from orders.models import OrderEvent, OutboxMessage
 from orders.outbox import store
 from orders.outbox.effects import PERFORMERS, PermanentFailure
 from orders.timeline import record_event
-from stripe_gateway import GatewayError
+from stripe_gateway import GatewayError, OutcomeUnknown
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,12 @@ def _claim(message_id: int) -> OutboxMessage | None:
 
 
 def _finish(
-    message: OutboxMessage, *, state: str, result: dict | None = None, error: str = ""
+    message: OutboxMessage,
+    *,
+    state: str,
+    result: dict | None = None,
+    error: str = "",
+    key_spent: bool = False,
 ) -> None:
     now = clock.now()
     with transaction.atomic():
@@ -51,6 +56,10 @@ def _finish(
         if state == OutboxMessage.State.PENDING:
             message.available_at = now + policy.retry_delay(message.attempts)
             message.last_error = error[:2000]
+            if key_spent:
+                # Stripe would replay this answer for the key: the next attempt uses a new
+                # one (a refund is first looked up by its outbox id, so none is made twice).
+                message.key_round += 1
         else:
             message.state = state
             message.done_at = now
@@ -89,7 +98,12 @@ def dispatch_outbox_message(message_id: int) -> str | None:
         )
         final = message.attempts >= MAX_ATTEMPTS
         state = OutboxMessage.State.FAILED if final else OutboxMessage.State.PENDING
-        _finish(message, state=state, error=f"{type(exc).__name__}: {exc}")
+        _finish(
+            message,
+            state=state,
+            error=f"{type(exc).__name__}: {exc}",
+            key_spent=isinstance(exc, OutcomeUnknown) and exc.key_spent,
+        )
         return state
     _finish(message, state=OutboxMessage.State.SENT, result=result)
     return OutboxMessage.State.SENT

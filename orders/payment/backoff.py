@@ -1,4 +1,9 @@
-"""Record a failed payment attempt on the order and when the next one is due."""
+"""Record a failed payment attempt on the order and when the next one is due.
+
+When Stripe will only ever replay the failure it gave one of the order's idempotency keys,
+the attempt also spends the key: the order moves to a new ``key_round``, and its next
+create, confirm or cancel goes out under a new key.
+"""
 
 import logging
 
@@ -12,12 +17,19 @@ logger = logging.getLogger(__name__)
 
 
 def note_attempt_failed(
-    order_id: int, error: str, *, cause: str, unsaved_note: OrderEvent | None = None
+    order_id: int,
+    error: str,
+    *,
+    cause: str,
+    unsaved_note: OrderEvent | None = None,
+    spent_key_round: int | None = None,
 ) -> None:
     """Record a failed attempt and back off before the next one.
 
     ``unsaved_note`` is a timeline entry whose own transaction failed (the confirm that
-    preceded a failed step 3): the story keeps it.
+    preceded a failed step 3): the story keeps it. ``spent_key_round`` is the key round
+    whose key Stripe answered with a saved server error (or refused as used with other
+    parameters): the order moves past it, once however many drivers saw it.
     """
     try:
         with transaction.atomic():
@@ -31,7 +43,22 @@ def note_attempt_failed(
             delay = policy.retry_delay(order.attempts)
             order.next_attempt_at = clock.now() + delay
             order.last_error = error[:2000]
-            order.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+            fields = ["attempts", "next_attempt_at", "last_error"]
+            if spent_key_round is not None and spent_key_round == order.key_round:
+                order.key_round += 1
+                fields.append("key_round")
+                record_event(
+                    order,
+                    kind=OrderEvent.Kind.STRIPE,
+                    cause=cause,
+                    message=(
+                        "Stripe keeps this answer for the idempotency key and would replay it "
+                        f"on every retry: the next attempt uses new keys (round {order.key_round}). "
+                        "Safe: only the PaymentIntent recorded on the order is ever confirmed."
+                    ),
+                    details={"key_round": order.key_round, "error": error[:500]},
+                )
+            order.save(update_fields=fields)
             record_event(
                 order,
                 kind=OrderEvent.Kind.RECONCILE,

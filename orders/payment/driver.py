@@ -66,7 +66,7 @@ def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
         payment_method_id=order.payment_method_id,
         order_id=order.pk,
         order_reference=order.reference,
-        idempotency_key=stripe_gateway.keys.create_key(order.idempotency_key),
+        idempotency_key=stripe_gateway.keys.create_key(order.idempotency_key, order.key_round),
     )
     recorded = attach_payment_intent(order.pk, pi.id, cause=cause, stripe_status=pi.status)
     if recorded != pi.id:
@@ -91,7 +91,7 @@ def _confirm(
     try:
         confirmed = stripe_gateway.confirm_payment_intent(
             payment_intent_id=pi.id,
-            idempotency_key=stripe_gateway.keys.confirm_key(order.idempotency_key),
+            idempotency_key=stripe_gateway.keys.confirm_key(order.idempotency_key, order.key_round),
         )
     except PaymentDeclined as exc:
         record_stripe_call(
@@ -111,11 +111,16 @@ def _confirm(
     except OutcomeUnknown as exc:
         record_stripe_call(
             order.pk,
-            "Confirm sent, reply lost: outcome unknown",
+            "Confirm sent, outcome unknown",
             cause=cause,
-            details={"payment_intent": pi.id, "error": str(exc)},
+            details={"payment_intent": pi.id, "error": str(exc), "replayed": exc.replayed},
         )
-        return stripe_gateway.retrieve_payment_intent(pi.id), None
+        after = stripe_gateway.retrieve_payment_intent(pi.id)
+        if exc.key_spent and after.requires_confirmation:
+            # Not confirmed, and this key would only ever replay its failure: give up this
+            # attempt so that the next one confirms under a new key.
+            raise
+        return after, None
     note = build_event(
         order,
         kind=OrderEvent.Kind.STRIPE,
@@ -158,7 +163,12 @@ def drive_payment(
         result = apply.apply_payment_intent(order_id, pi, cause=cause, note=note)
         return result
     except OutcomeUnknown as exc:
-        backoff.note_attempt_failed(order_id, str(exc), cause=cause)
+        backoff.note_attempt_failed(
+            order_id,
+            str(exc),
+            cause=cause,
+            spent_key_round=order.key_round if exc.key_spent else None,
+        )
     except RequestRejected as exc:
         _handle_rejected(order_id, exc, cause=cause)
     except DatabaseError as exc:

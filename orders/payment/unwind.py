@@ -44,7 +44,9 @@ def unwind_order(
             try:
                 pi = stripe_gateway.cancel_payment_intent(
                     payment_intent_id=pi.id,
-                    idempotency_key=stripe_gateway.keys.cancel_key(order.idempotency_key),
+                    idempotency_key=stripe_gateway.keys.cancel_key(
+                        order.idempotency_key, order.key_round
+                    ),
                 )
                 record_stripe_call(
                     order_id,
@@ -74,9 +76,16 @@ def unwind_order(
                 order_id, f"PaymentIntent is {pi.status}; cannot cancel yet", cause=cause
             )
         return order
-    except (OutcomeUnknown, RequestRejected) as exc:
-        # RequestRejected: Stripe does not know the PaymentIntent (wrong account or key?).
-        # Keep the order pending for staff to see rather than guess what happened.
+    except OutcomeUnknown as exc:
+        backoff.note_attempt_failed(
+            order_id,
+            f"{type(exc).__name__}: {exc}",
+            cause=cause,
+            spent_key_round=order.key_round if exc.key_spent else None,
+        )
+    except RequestRejected as exc:
+        # Stripe does not know the PaymentIntent (wrong account or key?). Keep the order
+        # pending for staff to see rather than guess what happened.
         backoff.note_attempt_failed(order_id, f"{type(exc).__name__}: {exc}", cause=cause)
     except DatabaseError as exc:
         backoff.note_attempt_failed(order_id, f"database error: {exc}", cause=cause)

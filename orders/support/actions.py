@@ -160,7 +160,8 @@ def refund_order(
             return existing
         if order.status != OrderStatus.PAID:
             raise ActionRefused(
-                f"Only paid orders can be refunded; this one is {order.get_status_display().lower()}."
+                "Only paid orders can be refunded; "
+                f"this one is {order.get_status_display().lower()}."
             )
         left = refundable_amount(order)
         if left <= 0:

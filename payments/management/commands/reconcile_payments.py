@@ -43,7 +43,10 @@ class Command(BaseCommand):
             "--older-than",
             default=None,
             metavar="DURATION",
-            help="Only orders pending longer than this (e.g. 30s, 10m, 2h). Default: the grace period.",
+            help=(
+                "Only orders pending longer than this (e.g. 30s, 10m, 2h). "
+                "Default: the grace period."
+            ),
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Print what would be done; change nothing."
