@@ -91,7 +91,6 @@ def check_all(
 
     found = Findings()
     orders = {o.pk: o for o in Order.objects.prefetch_related("lines")}
-    by_pi = {o.payment_intent_id: o for o in orders.values() if o.payment_intent_id}
     found.counts.update(o.status for o in orders.values())
 
     # --- From Stripe's side: every PaymentIntent carrying our tag --------------------------
