@@ -6,9 +6,9 @@
     .venv/bin/python -m bench.bench webhooks     # signed events/s ingested and applied
     .venv/bin/python -m bench.bench all
 
-Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and migrated here),
-gunicorn (``--web-workers`` sync workers) and ``bench.fast_stripe``, a zero-latency,
-stateless Stripe fake. Every loop is bounded in count and in time.
+Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and
+migrated here), gunicorn (``--web-workers`` sync workers) and ``bench.fast_stripe``, a
+zero-latency, stateless Stripe fake. Every loop is bounded in count and in time.
 
 This module is the command line: it starts the stack (``bench.benchmarks.context``), runs the
 chosen benchmarks (one module each in ``bench/benchmarks/``), prints their figures and keeps

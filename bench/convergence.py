@@ -28,7 +28,9 @@ def pending_counts() -> tuple[int, int]:
 
 
 def wait_for_convergence(seconds: float, log) -> float | None:
-    """Poll every second until nothing is pending; the seconds it took, or None after ``seconds``."""
+    """Poll every second until nothing is pending; the seconds it took, or None after
+    ``seconds``.
+    """
     started = time.monotonic()
     last = None
     while time.monotonic() - started < seconds:

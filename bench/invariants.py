@@ -91,7 +91,6 @@ def check_all(
 
     found = Findings()
     orders = {o.pk: o for o in Order.objects.prefetch_related("lines")}
-    by_pi = {o.payment_intent_id: o for o in orders.values() if o.payment_intent_id}
     found.counts.update(o.status for o in orders.values())
 
     # --- From Stripe's side: every PaymentIntent carrying our tag --------------------------
@@ -173,7 +172,8 @@ def check_all(
         if outbox.get(order.pk, 0) != (1 if paid else 0):
             found.bad(
                 "I5",
-                f"{order.reference} is {order.status} with {outbox.get(order.pk, 0)} confirmation outbox rows",
+                f"{order.reference} is {order.status} with {outbox.get(order.pk, 0)} "
+                "confirmation outbox rows",
             )
     stuck = OutboxMessage.objects.exclude(state=OutboxMessage.State.SENT).count()
     if stuck:
@@ -183,7 +183,8 @@ def check_all(
         )[:20]:
             found.bad(
                 "outbox",
-                f"{message.kind} for {message.order.reference} is {message.state}: {message.last_error[:200]}",
+                f"{message.kind} for {message.order.reference} is {message.state}: "
+                f"{message.last_error[:200]}",
             )
 
     # --- I6: the recorded history is a legal, monotonic path ending in the current state -----

@@ -69,13 +69,13 @@ def count_round_trips(path_fn, *, method: str = "get", data_fn=None, repeat: int
         path, data = path_fn(client, i), (data_fn(client, i) if data_fn else None)
         count = {"q": 0, "c": 0}
 
-        def execute(run, sql, params, many, context):
+        def execute(run, sql, params, many, context, count=count):
             count["q"] += 1
             return run(sql, params, many, context)
 
         real_commit = connection.commit
 
-        def commit():
+        def commit(count=count, real_commit=real_commit):
             count["c"] += 1
             real_commit()
 

@@ -1,4 +1,6 @@
-"""Console output of the runs: timestamped progress lines, the final report's frame, results.json."""
+"""Console output of the runs: timestamped progress lines, the final report's frame,
+results.json.
+"""
 
 import json
 import time

@@ -54,19 +54,21 @@ def make_stale_orders(
     run = os.urandom(3).hex()
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO orders_order (reference, public_token, checkout_token, idempotency_key, email, status, "
-            "total_amount, currency, payment_method_id, refunded_amount, status_reason, stock_released, "
-            "created_at, status_changed_at, attempts, next_attempt_at, last_error, lease_token) "
+            "INSERT INTO orders_order (reference, public_token, checkout_token, idempotency_key, "
+            "email, status, total_amount, currency, payment_method_id, refunded_amount, "
+            "status_reason, stock_released, created_at, status_changed_at, attempts, "
+            "next_attempt_at, last_error, lease_token) "
             "SELECT 'B' || %s || g, 'bpt-' || %s || g, 'bct-' || %s || g, 'bik-' || %s || g, "
-            "'b' || g || '@example.com', 'payment_starting', 1500, 'eur', 'pm_bench', 0, '', false, "
-            "now() - make_interval(mins => %s), now() - make_interval(mins => %s), 0, NULL, '', '' "
-            "FROM generate_series(1, %s) g RETURNING id",
+            "'b' || g || '@example.com', 'payment_starting', 1500, 'eur', 'pm_bench', 0, '', "
+            "false, now() - make_interval(mins => %s), now() - make_interval(mins => %s), 0, "
+            "NULL, '', '' FROM generate_series(1, %s) g RETURNING id",
             [run, run, run, run, age_minutes, age_minutes, count],
         )
         ids = [row[0] for row in cursor.fetchall()]
         if with_payment_intent:
             cursor.execute(
-                "UPDATE orders_order SET payment_intent_id = 'pi_fake_' || id || 'x1500xeur' WHERE id = ANY(%s)",
+                "UPDATE orders_order SET payment_intent_id = 'pi_fake_' || id || 'x1500xeur' "
+                "WHERE id = ANY(%s)",
                 [ids],
             )
         cursor.execute("ANALYZE orders_order")

@@ -57,7 +57,9 @@ def q_role(pid: int) -> str:
 
 
 def q_members(supervisor: int) -> list[int]:
-    """The processes of the cluster a `manage.py run_worker` runs now (run_cluster → sentinel → these)."""
+    """The processes of the cluster a `manage.py run_worker` runs now (run_cluster → sentinel →
+    these).
+    """
     mains = children(supervisor)
     sentinels = children(mains[0]) if mains else []
     return children(sentinels[0]) if sentinels else []
@@ -144,7 +146,8 @@ class Stack:
         self._reap_leftovers()
 
     def _reap_leftovers(self) -> None:
-        """Stop what an interrupted earlier run of ours left behind (recorded by PID and start time).
+        """Stop what an interrupted earlier run of ours left behind (recorded by PID and start
+        time).
 
         Left alone, its django-q2 clusters would go on working on this run's database with the
         old run's (now dead) Stripe address.

@@ -76,10 +76,11 @@ def db_ceiling(
                 started = time.perf_counter()
                 with conn.transaction():  # 1: record the order, reserve stock
                     order_id = conn.execute(
-                        "INSERT INTO orders_order (reference, public_token, checkout_token, idempotency_key, "
-                        "email, status, total_amount, currency, payment_method_id, refunded_amount, "
-                        "status_reason, stock_released, created_at, status_changed_at, attempts, "
-                        "next_attempt_at, last_error, lease_token) VALUES (%s, %s, %s, %s, %s, "
+                        "INSERT INTO orders_order (reference, public_token, checkout_token, "
+                        "idempotency_key, email, status, total_amount, currency, "
+                        "payment_method_id, refunded_amount, status_reason, stock_released, "
+                        "created_at, status_changed_at, attempts, next_attempt_at, last_error, "
+                        "lease_token) VALUES (%s, %s, %s, %s, %s, "
                         "'payment_starting', 1500, 'eur', 'pm_x', 0, '', false, now(), now(), 0, "
                         "now() + interval '30 seconds', '', '') RETURNING id",
                         [
@@ -95,13 +96,13 @@ def db_ceiling(
                         [product.pk],
                     )
                     conn.execute(
-                        "INSERT INTO orders_orderline (order_id, product_id, product_name, unit_price, "
-                        "quantity) VALUES (%s, %s, 'Bench mug', 1500, 1)",
+                        "INSERT INTO orders_orderline (order_id, product_id, product_name, "
+                        "unit_price, quantity) VALUES (%s, %s, 'Bench mug', 1500, 1)",
                         [order_id, product.pk],
                     )
                     conn.execute(
-                        "INSERT INTO orders_orderevent (order_id, at, kind, from_status, to_status, "
-                        "cause, message, details) VALUES (%s, now(), 'transition', '', "
+                        "INSERT INTO orders_orderevent (order_id, at, kind, from_status, "
+                        "to_status, cause, message, details) VALUES (%s, now(), 'transition', '', "
                         "'payment_starting', 'checkout', 'recorded', '{}')",
                         [order_id],
                     )
@@ -113,15 +114,16 @@ def db_ceiling(
                         [f"pi_c{run}{i}", order_id],
                     )
                     conn.execute(
-                        "INSERT INTO orders_orderevent (order_id, at, kind, from_status, to_status, "
-                        "cause, message, details) VALUES (%s, now(), 'transition', "
+                        "INSERT INTO orders_orderevent (order_id, at, kind, from_status, "
+                        "to_status, cause, message, details) VALUES (%s, now(), 'transition', "
                         "'payment_starting', 'paid', 'checkout', '', '{}')",
                         [order_id],
                     )
                     conn.execute(
-                        "INSERT INTO orders_outboxmessage (order_id, kind, discriminator, payload, "
-                        "state, attempts, available_at, created_at, last_error, result) VALUES "
-                        "(%s, 'confirmation_email', '', '{}', 'pending', 0, now(), now(), '', '{}')",
+                        "INSERT INTO orders_outboxmessage (order_id, kind, discriminator, "
+                        "payload, state, attempts, available_at, created_at, last_error, result) "
+                        "VALUES (%s, 'confirmation_email', '', '{}', 'pending', 0, now(), now(), "
+                        "'', '{}')",
                         [order_id],
                     )
                 with lock:
@@ -162,7 +164,8 @@ def run(bench) -> dict:
     log(f"checkout: preparing {n} customers (cart + checkout form, untimed)")
     prepared = prepare_checkouts(bench.web_base, n, products)
     log(
-        f"checkout: {n} POST /checkout/ through gunicorn ({args.web_workers} workers), {c} at a time"
+        f"checkout: {n} POST /checkout/ through gunicorn ({args.web_workers} workers), "
+        f"{c} at a time"
     )
     roles = {
         "web (gunicorn)": bench.stack.procs["web"].pid,
@@ -202,18 +205,20 @@ def run(bench) -> dict:
 
 def report(x: dict, args) -> None:
     print(
-        f"checkout   : {x['orders_per_s']:.1f} orders/s, p50 {x['p50_ms']:.0f} ms, p99 {x['p99_ms']:.0f} ms "
+        f"checkout   : {x['orders_per_s']:.1f} orders/s, p50 {x['p50_ms']:.0f} ms, "
+        f"p99 {x['p99_ms']:.0f} ms "
         f"({x['orders']} orders, {args.concurrency} concurrent, statuses {x['statuses']})"
     )
     print(
-        f"             database ceiling for the same writes: {x['db_ceiling_orders_per_s']:.0f} orders/s "
+        f"             database ceiling for the same writes: "
+        f"{x['db_ceiling_orders_per_s']:.0f} orders/s "
         f"(p50 {x['db_p50_ms']:.1f} ms) -> ratio {x['ratio_to_db_ceiling']:.2f}"
     )
     print(
-        f"             per checkout: {x['statements']:.0f} SQL statements in {x['transactions']:.0f} "
-        f"transactions + {x.get('health_checks', 0)} connection health check = "
-        f"{x['round_trips']:.0f} database round trips; {x['python_calls']:.0f} Python function calls "
-        f"(in-process, test client included)"
+        f"             per checkout: {x['statements']:.0f} SQL statements in "
+        f"{x['transactions']:.0f} transactions + {x.get('health_checks', 0)} connection health "
+        f"check = {x['round_trips']:.0f} database round trips; "
+        f"{x['python_calls']:.0f} Python function calls (in-process, test client included)"
     )
     if "cpu_ms_per_order" in x:
         ours, bare = x["cpu_ms_per_order"], x["db_ceiling_cpu_ms_per_order"]

@@ -1,4 +1,6 @@
-"""The benchmarks' stack: database, Stripe fake and gunicorn on loopback, and the load pointed at it."""
+"""The benchmarks' stack: database, Stripe fake and gunicorn on loopback, and the load pointed
+at it.
+"""
 
 import os
 

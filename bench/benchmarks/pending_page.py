@@ -43,11 +43,12 @@ def run(bench) -> dict:
 
 def report(x: dict, args) -> None:
     print(
-        f"pending    : {x['polls_per_s']:.0f} polls/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms, "
-        f"{x['queries_per_poll']:.0f} queries per poll (+ {x.get('health_checks', 0)} connection health "
-        f"check), {x.get('python_calls_per_poll', 0):.0f} Python function calls"
+        f"pending    : {x['polls_per_s']:.0f} polls/s, p50 {x['p50_ms']:.1f} ms, "
+        f"p99 {x['p99_ms']:.1f} ms, {x['queries_per_poll']:.0f} queries per poll "
+        f"(+ {x.get('health_checks', 0)} connection health check), "
+        f"{x.get('python_calls_per_poll', 0):.0f} Python function calls"
     )
     print(
-        f"             no-database Django view: {x['nodb_per_s']:.0f} req/s (p50 {x['nodb_p50_ms']:.1f} ms) "
-        f"-> ratio {x['ratio_to_nodb']:.2f}"
+        f"             no-database Django view: {x['nodb_per_s']:.0f} req/s "
+        f"(p50 {x['nodb_p50_ms']:.1f} ms) -> ratio {x['ratio_to_nodb']:.2f}"
     )

@@ -1,6 +1,8 @@
-"""Reconciler benchmark: stale pending orders converged by 1 and 2 workers, then against a slow Stripe.
+"""Reconciler benchmark: stale pending orders converged by 1 and 2 workers, then against a
+slow Stripe.
 
-Rows/s, what is left pending, and each worker's memory batch by batch (``bench.reconcile_worker``).
+Rows/s, what is left pending, and each worker's memory batch by batch
+(``bench.reconcile_worker``).
 """
 
 import json
@@ -93,14 +95,16 @@ def run(bench) -> dict:
         shopdata.make_stale_orders(count)
         latency = f", Stripe latency {args.latency_ms:.0f} ms" if port else ""
         log(
-            f"reconciler: converging them with {workers} worker(s) x {concurrency} thread(s){latency}"
+            f"reconciler: converging them with {workers} worker(s) x {concurrency} "
+            f"thread(s){latency}"
         )
         overrides = {"PAYMENTS_RECONCILE_CONCURRENCY": concurrency}
         if port:
             overrides.update(STRIPE_API_BASE=f"http://127.0.0.1:{port}", latency_ms=args.latency_ms)
         out[key] = run_reconcilers(bench, workers, **overrides)
         log(
-            f"reconciler: {out[key]['rows_per_s']:.0f} rows/s, peak RSS {out[key]['peak_rss_mb']:.0f} MB"
+            f"reconciler: {out[key]['rows_per_s']:.0f} rows/s, "
+            f"peak RSS {out[key]['peak_rss_mb']:.0f} MB"
         )
     return out
 
@@ -111,7 +115,8 @@ def report(runs: dict, args) -> None:
         print(
             f"reconciler : {x['workers']} worker(s) x {x['concurrency']} thread(s), Stripe latency "
             f"{x['stripe_latency_ms']} ms: {x['examined']} stale orders converged in "
-            f"{x['seconds']:.0f}s = {x['rows_per_s']:.0f} rows/s; left pending {x['left_pending']}; "
+            f"{x['seconds']:.0f}s = {x['rows_per_s']:.0f} rows/s; "
+            f"left pending {x['left_pending']}; "
             f"RSS first->last batch {first_last}; peak {x['peak_rss_mb']:.0f} MB"
         )
     one, two = runs.get("1w"), runs.get("2w")

@@ -74,7 +74,8 @@ def run(bench) -> dict:
 
 def report(x: dict, args) -> None:
     print(
-        f"webhooks   : {x['events_per_s']:.0f} events/s ingested, {x['applied']}/{x['events']} applied "
+        f"webhooks   : {x['events_per_s']:.0f} events/s ingested, "
+        f"{x['applied']}/{x['events']} applied "
         f"({x['applied_per_s']:.0f}/s), p50 {x['p50_ms']:.0f} ms, p99 {x['p99_ms']:.0f} ms, "
         f"statuses {x['statuses']}"
     )

@@ -1,4 +1,5 @@
-"""The chaos run's verdict once it converged: I1-I6 from both sides, false failures, the shop's audit.
+"""The chaos run's verdict once it converged: I1-I6 from both sides, false failures, the
+shop's audit.
 
 ``bench.invariants`` reads Stripe's lists, the database and the mail folder; the shop's own
 ``manage.py audit_payments`` checks the same from its side.
@@ -43,7 +44,9 @@ def false_failures(customers) -> tuple[list[str], Counter]:
 
 
 def audit(env: dict, stripe_base: str) -> tuple[list[str], Counter]:
-    """``audit_payments --json`` against Stripe itself: its broken findings, and its warnings by invariant."""
+    """``audit_payments --json`` against Stripe itself: its broken findings, and its warnings
+    by invariant.
+    """
     env = {**env, "STRIPE_API_BASE": stripe_base}
     result = subprocess.run(
         [PY, "manage.py", "audit_payments", "--json"],

@@ -1,4 +1,5 @@
-"""The chaos run's fault injector: Stripe's answers spoiled, workers and clusters killed, PostgreSQL restarted.
+"""The chaos run's fault injector: Stripe's answers spoiled, workers and clusters killed,
+PostgreSQL restarted.
 
 Stripe's faults are probabilities set at ``bench.fault_proxy``; the rest follow a plan, one
 fault every ``--fault-interval`` seconds while the customers shop. ``counts`` is what was done.
@@ -146,7 +147,9 @@ class Faults:
     # --- the plan ---------------------------------------------------------------------------
 
     def inject(self, done: threading.Event) -> None:
-        """One fault of the plan every ``--fault-interval`` seconds until ``done`` (three rounds at most)."""
+        """One fault of the plan every ``--fault-interval`` seconds until ``done`` (three
+        rounds at most).
+        """
         plan = ["kill_web_worker", "kill_q_worker", "kill_web_worker", "kill_q_worker"]
         if not self.args.ci:
             plan += ["replace_cluster", "kill_web_worker"]

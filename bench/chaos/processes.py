@@ -1,4 +1,5 @@
-"""The chaos run's stack: localstripe behind the fault proxy, two web servers, two django-q2 clusters.
+"""The chaos run's stack: localstripe behind the fault proxy, two web servers, two django-q2
+clusters.
 
 Also the state each run starts from (empty order and queue tables, one product in stock, an
 empty mail folder) and where the clusters' workers are, for the faults.
@@ -68,7 +69,8 @@ class ChaosStack(Stack):
         stack.setup_django(self.env)
         self.product, self.stock_expected = self.reset_state()
         log(
-            "==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; 2 django-q2 clusters (run_worker)"
+            "==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; "
+            "2 django-q2 clusters (run_worker)"
         )
         self.start(
             "localstripe",

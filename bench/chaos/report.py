@@ -1,4 +1,6 @@
-"""The chaos run's report: orders placed, customers' outcomes, faults injected, time to converge, violations."""
+"""The chaos run's report: orders placed, customers' outcomes, faults injected, time to
+converge, violations.
+"""
 
 from bench.report import framed
 
@@ -38,7 +40,8 @@ def print_report(args, customers, verdict, faults, restarts: int, converged: flo
         )
         if lat:
             print(
-                f"checkout POST       : p50 {lat[len(lat) // 2]:.2f}s, p99 {lat[int(len(lat) * 0.99)]:.2f}s, "
+                f"checkout POST       : p50 {lat[len(lat) // 2]:.2f}s, "
+                f"p99 {lat[int(len(lat) * 0.99)]:.2f}s, "
                 f"max {lat[-1]:.2f}s (retries included)"
             )
         if verdict.unpaid_reasons:
@@ -54,8 +57,8 @@ def print_report(args, customers, verdict, faults, restarts: int, converged: flo
         print(
             f"confirmation emails : {findings.counts['confirmation_emails']} distinct"
             + (
-                f" (+{findings.counts['confirmation_copies_same_message_id']} resent after a crash with the "
-                "same Message-ID)"
+                f" (+{findings.counts['confirmation_copies_same_message_id']} resent after a crash "
+                "with the same Message-ID)"
                 if findings.counts["confirmation_copies_same_message_id"]
                 else ""
             )
@@ -65,10 +68,12 @@ def print_report(args, customers, verdict, faults, restarts: int, converged: flo
             print(f"   {count:5d}  {name}")
         if restarts:
             print(
-                f"cluster restarts    : {restarts} (stopped itself: a killed process may have held a queue lock)"
+                f"cluster restarts    : {restarts} (stopped itself: a killed process may have held "
+                "a queue lock)"
             )
         print(
-            f"time to converge    : {f'{converged:.1f}s' if converged is not None else 'DID NOT CONVERGE'}"
+            "time to converge    : "
+            f"{f'{converged:.1f}s' if converged is not None else 'DID NOT CONVERGE'}"
             " (after the faults stopped)"
         )
         if verdict.audit_warnings:

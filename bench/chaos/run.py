@@ -56,7 +56,8 @@ class Chaos:
         done = threading.Event()
         injector = threading.Thread(target=self.faults.inject, args=(done,), daemon=True)
         log(
-            f"==> {self.args.orders} checkouts, {self.args.concurrency} at a time, Stripe faults {STRIPE_FAULTS}"
+            f"==> {self.args.orders} checkouts, {self.args.concurrency} at a time, "
+            f"Stripe faults {STRIPE_FAULTS}"
         )
         started = time.monotonic()
         injector.start()
@@ -79,7 +80,8 @@ class Chaos:
             return 2
         customers = self.drive()
         log(
-            f"==> faults stopped; waiting up to {self.args.settle_seconds}s for the shop to converge by itself"
+            f"==> faults stopped; waiting up to {self.args.settle_seconds}s for the shop to "
+            "converge by itself"
         )
         converged = wait_for_convergence(self.args.settle_seconds, log)
         verdict = checks.check(self.stack, customers, converged, self.args.settle_seconds)
