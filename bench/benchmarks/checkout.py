@@ -92,7 +92,7 @@ def db_ceiling(
                         ],
                     ).fetchone()[0]
                     conn.execute(
-                        "UPDATE shop_product SET stock = stock - 1 WHERE id = %s AND stock >= 1",
+                        "UPDATE catalog_product SET stock = stock - 1 WHERE id = %s AND stock >= 1",
                         [product.pk],
                     )
                     conn.execute(
