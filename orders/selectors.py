@@ -18,6 +18,11 @@ def order_for_checkout_token(checkout_token: str) -> Order | None:
     return Order.objects.filter(checkout_token=checkout_token).first()
 
 
+def latest_order_for_checkout_tokens(checkout_tokens: list[str]) -> Order | None:
+    """The newest order any of these checkout forms created, if any."""
+    return Order.objects.filter(checkout_token__in=checkout_tokens).order_by("-created_at").first()
+
+
 # Reasons written by our own code that are meant for staff, not for the customer's page.
 _STAFF_ONLY_REASON_PREFIXES = ("Stripe refused", "Stripe took", "Cancelled by support")
 

@@ -10,6 +10,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -25,6 +26,8 @@ from orders.models import OrderStatus
 from orders.payment import driver
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
+# Tokens whose order this session has seen placed (and its cart emptied for).
+PLACED_TOKENS_KEY = "checkout_tokens_placed"
 ISSUED_TOKENS_KEPT = 10  # enough for a few tabs; older forms are "expired"
 STOP_POLLING = 286  # htmx's "stop polling" status; our poller honours it too
 
@@ -34,6 +37,33 @@ def _issue_checkout_token(request) -> str:
     issued = request.session.get(ISSUED_TOKENS_KEY, [])[-(ISSUED_TOKENS_KEPT - 1) :] + [token]
     request.session[ISSUED_TOKENS_KEY] = issued
     return token
+
+
+def _settle_placed(request, cart: Cart, token: str) -> None:
+    """The order of ``token`` is placed: empty the cart and remember it, in one session save.
+
+    Nothing is written when both are so already (a reload of a placed order's form): the
+    reload then needs no session save, which is what keeps it working while the database
+    is failing.
+    """
+    placed = request.session.get(PLACED_TOKENS_KEY, [])
+    if token in placed and cart.is_empty():
+        return
+    cart.clear()
+    if token not in placed:
+        request.session[PLACED_TOKENS_KEY] = placed[-(ISSUED_TOKENS_KEPT - 1) :] + [token]
+
+
+def _order_placed_unseen(request):
+    """An order placed from this session whose page the customer never got to.
+
+    If the database failed after the order was recorded but before the session (with its
+    emptied cart) was saved, the customer was shown an error and still has a full cart: the
+    order of a token issued but never marked placed is that order.
+    """
+    placed = set(request.session.get(PLACED_TOKENS_KEY, []))
+    waiting = [t for t in request.session.get(ISSUED_TOKENS_KEY, []) if t not in placed]
+    return selectors.latest_order_for_checkout_tokens(waiting) if waiting else None
 
 
 def _token_was_issued(request, token: str) -> bool:
@@ -64,6 +94,14 @@ def _render_checkout(request, form, cart, status=200):
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":
+        if (unseen := _order_placed_unseen(request)) is not None:
+            _settle_placed(request, cart, unseen.checkout_token)
+            messages.info(
+                request,
+                f"Your order {unseen.reference} was already placed: please do not pay again. "
+                "Its page below always shows where your payment stands.",
+            )
+            return redirect(unseen.get_absolute_url())
         if not cart.lines():
             messages.info(request, "Your cart is empty.")
             return redirect("shop:cart")
@@ -86,7 +124,11 @@ def checkout(request):
     existing = selectors.order_for_checkout_token(token)
     if existing is not None:
         if existing.is_pending:
-            existing = driver.drive_payment(existing.pk, cause="checkout_retry")
+            try:
+                driver.drive_payment(existing.pk, cause="checkout_retry")
+            except DatabaseError:
+                pass  # the order's own page says where it stands once the database is back
+        _settle_placed(request, cart, token)
         return redirect(existing.get_absolute_url())
 
     if not cart.lines():
@@ -117,7 +159,7 @@ def checkout(request):
             request, "We could not start your payment. Nothing was charged; please try again."
         )
         return _render_checkout(request, form, cart, status=503)
-    cart.clear()
+    _settle_placed(request, cart, token)
     return redirect(order.get_absolute_url())
 
 

@@ -11,7 +11,7 @@ spoiling it).
 
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, router, transaction
 
 
 class SessionStore(DatabaseSessionStore):
@@ -23,7 +23,12 @@ class SessionStore(DatabaseSessionStore):
         if transaction.get_connection(using).in_atomic_block:
             return super().save(must_create=must_create)
         try:
-            # A session deleted meanwhile updates no row: Django raises DatabaseError.
             obj.save(force_update=True, using=using)
+        except (OperationalError, InterfaceError):
+            # The database is unreachable: not a session deleted meanwhile. Let it surface as
+            # the shop's error page, which tells a paying customer not to pay again (Django
+            # would answer a bare "Bad Request" to an UpdateError).
+            raise
         except DatabaseError as exc:
+            # A session deleted meanwhile updates no row: Django raises DatabaseError.
             raise UpdateError from exc

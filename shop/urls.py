@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "shop.views.bad_request"
 handler404 = "shop.views.page_not_found"
 handler500 = "shop.views.server_error"
 

@@ -5,7 +5,7 @@ it was and tells the customer why; totals are always recomputed from the databas
 """
 
 from django.contrib import messages
-from django.http import HttpResponseServerError
+from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
@@ -96,6 +96,12 @@ def cart_detail(request):
             "problems": cart.problems(),
         },
     )
+
+
+def bad_request(request, exception):
+    """A request we could not take (e.g. the session ended under it): say what stands."""
+    # No request context, as for the 500 page: the session itself may be what failed.
+    return HttpResponseBadRequest(render_to_string("shop/400.html"))
 
 
 def page_not_found(request, exception):

@@ -136,8 +136,10 @@ def drive_payment(
 ) -> Order:
     """Push a pending order's payment one step further; safe to call from anywhere, any time.
 
-    Never raises for Stripe or database trouble: an unknown outcome leaves the order pending
-    (with a backoff) for the reconciler. Returns the order as it stands afterwards.
+    Never raises for Stripe trouble, nor for a database that fails once the order was read:
+    an unknown outcome leaves the order pending (with a backoff) for the reconciler. Returns
+    the order as it stands afterwards (as last read, if the database is gone). Raises
+    ``DatabaseError`` only when the order cannot be claimed or read at all.
 
     ``leased_order`` is the order as just read or written by a caller holding its lease
     under ``lease_token`` (``record_order``, the reconciler's batch claim): while that
@@ -184,7 +186,9 @@ def drive_payment(
     try:
         return Order.objects.get(pk=order_id)
     except DatabaseError:
-        return Order(pk=order_id, status=OrderStatus.PAYMENT_STARTING)
+        if order is None:
+            raise  # nothing of the order could be read: the caller says so, not a made-up order
+        return order  # as last read: still pending, its page tells the truth once we are back
 
 
 def _handle_rejected(order_id: int, exc: RequestRejected, *, cause: str) -> None:
