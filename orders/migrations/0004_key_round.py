@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0003_orderline_product_catalog'),
+        ("orders", "0003_orderline_product_catalog"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='key_round',
+            model_name="order",
+            name="key_round",
             field=models.PositiveSmallIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='outboxmessage',
-            name='key_round',
+            model_name="outboxmessage",
+            name="key_round",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

@@ -53,8 +53,9 @@ def note_attempt_failed(
                     cause=cause,
                     message=(
                         "Stripe keeps this answer for the idempotency key and would replay it "
-                        f"on every retry: the next attempt uses new keys (round {order.key_round}). "
-                        "Safe: only the PaymentIntent recorded on the order is ever confirmed."
+                        "on every retry: the next attempt uses new keys "
+                        f"(round {order.key_round}). Safe: only the PaymentIntent recorded on "
+                        "the order is ever confirmed."
                     ),
                     details={"key_round": order.key_round, "error": error[:500]},
                 )

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_refund_reply_lost_then_charge_refunded_webhook_is_booked_once(machine):
     state = machine()
-    forms_0 = state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
+    state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
     state.books_agree()
     state.support_refund(pick=0, amount=700, request=0, stripe="lost_response@refund")
     state.books_agree()
@@ -28,7 +28,7 @@ def test_refund_reply_lost_then_charge_refunded_webhook_is_booked_once(machine):
 def test_two_refunds_dispatched_at_once_are_both_booked(machine):
     state = machine()
     state.stripe_endpoint(webhooks_get_through=False)
-    forms_0 = state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
+    state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
     state.books_agree()
     state.support_refund(pick=0, amount=700, request=0, stripe="timeout@refund")
     state.books_agree()

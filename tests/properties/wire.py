@@ -221,5 +221,6 @@ event_for = webhook_helpers.event_for
 
 
 def deliver(event: dict, *, secret: str | None = None) -> int:
-    """POST an event to the shop's dj-stripe endpoint, signed (with the right secret unless told)."""
+    """POST an event to the shop's dj-stripe endpoint, signed (with the right secret unless
+    told)."""
     return webhook_helpers.deliver(Client(), event, secret=secret).status_code

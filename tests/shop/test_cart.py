@@ -213,7 +213,7 @@ def test_empty_cart_page_invites_to_browse(client):
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a request
 def test_a_session_change_is_saved_in_one_statement(client, make_product):
-    """shop.sessions: an existing session is updated by one UPDATE, with no transaction around it."""
+    """shop.sessions: an existing session is updated by one UPDATE, with no transaction."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
