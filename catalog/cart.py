@@ -65,10 +65,6 @@ class Cart:
             ]
         return self._lines
 
-    def is_empty(self) -> bool:
-        """Whether the session holds no items (no database read)."""
-        return not self._items()
-
     def count(self) -> int:
         return sum(line.quantity for line in self.lines())
 

@@ -42,16 +42,15 @@ def _issue_checkout_token(request) -> str:
 def _settle_placed(request, cart: Cart, token: str) -> None:
     """The order of ``token`` is placed: empty the cart and remember it, in one session save.
 
-    Nothing is written when both are so already (a reload of a placed order's form): the
-    reload then needs no session save, which is what keeps it working while the database
-    is failing.
+    Once only: a form resubmitted later (a second tab, a reload) leaves the cart the
+    customer has filled since alone, and needs no session save, which keeps the reload
+    working while the database is failing.
     """
     placed = request.session.get(PLACED_TOKENS_KEY, [])
-    if token in placed and cart.is_empty():
+    if token in placed:
         return
     cart.clear()
-    if token not in placed:
-        request.session[PLACED_TOKENS_KEY] = placed[-(ISSUED_TOKENS_KEPT - 1) :] + [token]
+    request.session[PLACED_TOKENS_KEY] = placed[-(ISSUED_TOKENS_KEPT - 1) :] + [token]
 
 
 def _order_placed_unseen(request):
