@@ -19,7 +19,7 @@ from orders.models import Order, OrderStatus
 from orders.outbox import dispatch as outbox
 from orders.state import transition_locked
 from payments.reconcile import reconcile_pending_orders
-from tests.payments.invariants import assert_converged, assert_invariants
+from tests.invariants import assert_converged, assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ from orders.state import transition_order
 from payments.models import ReconcilerRun
 from payments.reconcile import claim_batch, reconcile_pending_orders
 from tests.conftest import CARD_3DS
-from tests.payments.invariants import assert_converged, assert_invariants
+from tests.invariants import assert_converged, assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

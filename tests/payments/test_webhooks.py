@@ -10,7 +10,7 @@ from orders.payment.apply import apply_payment_intent
 from orders.state import transition_order
 from payments.stand_in import seed_local_account, webhook_url
 from tests.conftest import CARD_3DS
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

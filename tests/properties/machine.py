@@ -5,7 +5,7 @@ processes die and the database fails at the step boundaries of a checkout; Strip
 times out, answers 500 or acts and loses the reply; webhooks arrive, twice, late, out of order,
 or forged; reconcilers run, two at once; time jumps; support staff cancel, refund and resend.
 After every step I1-I6 are checked from our rows and from the stand-in's money
-(tests/properties/invariants.py); ``faults_stop_and_converge`` (also run at teardown) stops the
+(tests/invariants.py); ``faults_stop_and_converge`` (also run at teardown) stops the
 faults, lets the scheduler's time pass, and asserts that every order converged in time.
 
 Everything runs against real PostgreSQL and the localstripe stand-in; time is the test clock.
@@ -53,8 +53,8 @@ from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
 from stripe_gateway import GatewayError
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
+from tests.invariants import StripeView, check_converged, check_safe
 from tests.properties import wire
-from tests.properties.invariants import StripeView, check_converged, check_safe
 from tests.properties.wire import BoundaryFault, Crash, WireFault
 
 CARDS = {
