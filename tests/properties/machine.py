@@ -56,6 +56,7 @@ from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
 from tests.invariants import StripeView, check_converged, check_safe
 from tests.properties import wire
 from tests.properties.wire import BoundaryFault, Crash, WireFault
+from tests.races import run_together
 
 CARDS = {
     "ok": CARD_OK,
@@ -440,27 +441,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
             "support_cancel": lambda: self._cancel(form.order()),
             "customer_3ds": lambda: self._authenticate_and_return(form),
         }
-        barrier = threading.Barrier(len(racers))
-        errors = []
-
-        def run(name):
-            try:
-                barrier.wait(timeout=10)
-                actions[name]()
-            except BaseException as exc:  # reported below, in the machine's thread
-                errors.append((name, exc))
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=run, args=(name,)) for name in racers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in threads), "a racer hangs (deadlock?)"
-        if errors:
-            name, exc = errors[0]
-            raise AssertionError(f"racer {name} failed: {exc!r}") from exc
+        run_together(
+            *(actions[name] for name in racers),
+            names=[f"racer {name}" for name in racers],
+            start_timeout=10,
+            finish_timeout=60,
+        )
 
     def _deliver_latest_for(self, form):
         """Freeze, now, the newest undelivered event about this order's PaymentIntent."""
