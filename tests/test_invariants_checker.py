@@ -25,16 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PI_READ = "/v1/payment_intents/"
 
 
-@pytest.fixture
-def paid_at_stripe_only(checkout, faults):
-    """An order whose money Stripe took while the reply was lost: pending on our side."""
-    faults.add("lost_response", path="/confirm")
-    faults.add("timeout", method="GET", path=PI_READ)
-    order = checkout()
-    assert order.status == OrderStatus.PAYMENT_STARTING
-    return order
-
-
 def test_a_clean_paid_order_passes_every_strength(checkout, stripe_api, make_product):
     product = make_product(stock=5)
     order = checkout(product=product, quantity=2)
@@ -76,7 +66,7 @@ def test_two_succeeded_payment_intents_for_one_order_break_i1(checkout, stripe_a
 
 
 def test_money_taken_for_a_pending_order_is_safe_but_neither_settled_nor_converged(
-    paid_at_stripe_only, stripe_api
+    pending_paid_at_stripe, stripe_api
 ):
     view = StripeView.read(stripe_api)
     check_safe(view)  # in flight: our row will learn it

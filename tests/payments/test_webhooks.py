@@ -18,16 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PI_READ = "/v1/payment_intents/"
 
 
-@pytest.fixture
-def pending_paid_at_stripe(checkout, faults, stripe_api):
-    """An order whose money Stripe took while the reply was lost: pending on our side."""
-    faults.add("lost_response", path="/confirm")
-    faults.add("timeout", method="GET", path=PI_READ)
-    order = checkout()
-    assert order.status == OrderStatus.PAYMENT_STARTING
-    return order
-
-
 def test_succeeded_webhook_completes_a_pending_order_with_one_email(
     client, pending_paid_at_stripe, stripe_api
 ):
