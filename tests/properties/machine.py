@@ -299,7 +299,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @initialize(webhooks_get_through=st.booleans())
     @step
     def stripe_endpoint(self, webhooks_get_through):
-        """Whether, once faults stop, Stripe's webhooks reach us, or the shop must converge without."""
+        """Whether, once faults stop, Stripe's webhooks reach us, or the shop must converge
+        without them."""
         self.webhooks_get_through = webhooks_get_through
 
     @initialize(target=forms, **CHECKOUT)
@@ -343,7 +344,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.stripe_api.authenticate(pi_id, success=success)
         order = Order.objects.get(pk=order_id)
         _event(
-            f"3ds {'passed' if success else 'failed'}, customer {'returns' if comes_back else 'gone'}"
+            f"3ds {'passed' if success else 'failed'}, "
+            f"customer {'returns' if comes_back else 'gone'}"
         )
         if comes_back:
             with self.stripe_says(stripe), self.boundary(fault):
@@ -420,7 +422,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @step
     def outbox_sweep(self, stripe, second_worker):
         """The scheduled outbox sweep sends whatever is due; with ``second_worker``, another
-        worker's sweep runs in between, just before the first one's refund or cancel reaches Stripe."""
+        worker's sweep runs in between, just before the first one's refund or cancel reaches
+        Stripe."""
         with (
             self.stripe_says(stripe),
             wire.interleaved(outbox.dispatch_due_messages, enabled=second_worker),
@@ -503,7 +506,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule(by=st.sampled_from(list(TIME_STEPS)), webhooks_arrive=st.booleans())
     @step
     def time_passes(self, by, webhooks_arrive):
-        """Time passes; meanwhile Stripe delivers what it has to say (or its deliveries are held up)."""
+        """Time passes; meanwhile Stripe delivers what it has to say (or its deliveries are
+        held up)."""
         if webhooks_arrive:
             self.deliver_all_now()
         self.clock.advance(seconds=TIME_STEPS[by].total_seconds())
@@ -597,7 +601,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule()
     @step
     def faults_stop_and_converge(self):
-        """Faults stop; the scheduler's ticks pass; every order must end, in time, with books right."""
+        """Faults stop; the scheduler's ticks pass; every order must end, in time, with the
+        books right."""
         for fault in self.faults.planned:
             STATS[f"wire fault {fault.call}/{fault.mode} hit {min(fault.hits, 1)}"] += 1
         self.faults.clear()
