@@ -8,6 +8,7 @@ from django.conf import settings
 from catalog.models import Product
 from orders import clock as order_clock
 from orders.checkout import LineRequest, place_order
+from orders.models import OrderStatus
 from tests.stripe_stand_in import Fault, FaultyHTTPClient, StandIn, free_port
 
 
@@ -115,6 +116,16 @@ def checkout(stripe_api, make_product):
         )
 
     return place
+
+
+@pytest.fixture
+def pending_paid_at_stripe(checkout, faults, stripe_api):
+    """An order whose money Stripe took while the reply was lost: pending on our side."""
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path="/v1/payment_intents/")
+    order = checkout()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+    return order
 
 
 CARD_OK = "4242424242424242"

@@ -126,6 +126,11 @@ class StandIn:
             f"{self.base}/v1/payment_intents/{pi_id}/confirm", auth=self._auth(), timeout=5
         ).json()
 
+    def cancel(self, pi_id: str) -> dict:
+        return requests.post(
+            f"{self.base}/v1/payment_intents/{pi_id}/cancel", auth=self._auth(), timeout=5
+        ).json()
+
     def create_payment_intent(self, **params) -> dict:
         data = {}
         for key, value in params.items():

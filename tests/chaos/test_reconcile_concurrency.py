@@ -5,7 +5,7 @@ from django.conf import settings
 
 from orders.models import Order, OrderStatus
 from payments.reconcile import reconcile_pending_orders
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

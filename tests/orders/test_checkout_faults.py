@@ -14,7 +14,7 @@ from orders.models import Order, OrderStatus
 from orders.payment.driver import _confirm
 from orders.state import transition_locked
 from payments.reconcile import reconcile_pending_orders
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

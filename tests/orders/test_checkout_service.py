@@ -1,10 +1,7 @@
 """place_order against real PostgreSQL and the localstripe stand-in."""
 
-import threading
-
 import pytest
 from django.core import mail
-from django.db import connection
 
 from orders.checkout import LineRequest, place_order, record_order
 from orders.lease import claim_lease
@@ -12,6 +9,7 @@ from orders.models import Order, OrderStatus, OutboxMessage
 from orders.payment.driver import drive_payment
 from orders.selectors import client_secret_for
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,31 +87,16 @@ def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_inten
 ):
     product = make_product(stock=5)
     pm = stripe_api.payment_method()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
 
     def submit():
-        try:
-            barrier.wait()
-            results.append(
-                place_order(
-                    lines=[LineRequest(product.pk, 1)],
-                    email="ann@example.com",
-                    payment_method_id=pm,
-                    checkout_token="tok-concurrent-0000000000",
-                )
-            )
-        except Exception as exc:  # the assertion below reports it
-            errors.append(exc)
-        finally:
-            connection.close()
+        return place_order(
+            lines=[LineRequest(product.pk, 1)],
+            email="ann@example.com",
+            payment_method_id=pm,
+            checkout_token="tok-concurrent-0000000000",
+        )
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = run_together(submit, submit)  # raises if either submit raised
     assert {order.pk for order in results} == {Order.objects.get().pk}
     order = Order.objects.get()
     pis = stripe_api.payment_intents()

@@ -1,7 +1,6 @@
 """The checkout and order pages through Django's test client, against localstripe."""
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from orders.payment.driver import drive_payment
 from orders.selectors import client_secret_for
 from orders.support import actions as support
 from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,31 +132,22 @@ def test_same_form_in_a_second_tab_after_the_cart_was_refilled_still_leads_to_th
 def test_two_simultaneous_submits_of_one_form_charge_once(shopper, stripe_api, mug):
     pm = stripe_api.payment_method(CARD_OK)
     session_cookie = shopper.cookies[settings.SESSION_COOKIE_NAME].value
-    barrier = threading.Barrier(2)
-    urls, errors = [], []
 
-    def submit():
+    def tab():
+        """A second browser tab: the same session, its own client."""
         browser = Client()
         browser.cookies[settings.SESSION_COOKIE_NAME] = session_cookie
-        try:
-            barrier.wait()
-            urls.append(
-                pay(
-                    browser, stripe_api, token=shopper.token, pm=pm, signature=shopper.signature
-                ).url
+
+        def submit():
+            response = pay(
+                browser, stripe_api, token=shopper.token, pm=pm, signature=shopper.signature
             )
-        except Exception as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+            return response.url
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        return submit
 
-    assert not errors
+    urls = run_together(tab(), tab())  # raises if either submit raised
+
     order = Order.objects.get()
     assert urls == [order.get_absolute_url()] * 2
     assert [pi["id"] for pi in stripe_api.payment_intents()] == [order.payment_intent_id]

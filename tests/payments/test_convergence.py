@@ -7,20 +7,20 @@ period, I1-I6 hold, and audit_payments exits 0.
 """
 
 import random
-import threading
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import Client
 
 from orders.models import Order, OrderStatus
 from orders.outbox import dispatch as outbox
 from orders.state import transition_locked
 from payments.reconcile import reconcile_pending_orders
-from tests.payments.invariants import assert_converged, assert_invariants
+from tests.invariants import assert_converged, assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,21 +103,6 @@ def test_customer_retry_webhook_and_two_reconcilers_race_on_one_order(
     faults.clear()
     clock.advance(minutes=2)
 
-    barrier = threading.Barrier(4)
-    errors = []
-
-    def racer(fn):
-        def run():
-            try:
-                barrier.wait()
-                fn()
-            except Exception as exc:  # reported by the assertion below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        return threading.Thread(target=run)
-
     def customer_retry():
         checkout(product=product, token=token)
 
@@ -131,12 +116,7 @@ def test_customer_retry_webhook_and_two_reconcilers_race_on_one_order(
     def reconciler():
         reconcile_pending_orders(record_run=False)
 
-    threads = [racer(customer_retry), racer(webhook), racer(reconciler), racer(reconciler)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    run_together(customer_retry, webhook, reconciler, reconciler)  # raises if any of them raised
     settle(clock)
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID

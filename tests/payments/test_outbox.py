@@ -8,7 +8,7 @@ from django.core import mail
 from orders.models import OrderStatus, OutboxMessage
 from orders.outbox import dispatch as outbox
 from orders.support import actions as support
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,5 @@
 """The reconciler: stale pending orders converge; the give-up policy unwinds; backoff is kept."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,8 @@ from orders.state import transition_order
 from payments.models import ReconcilerRun
 from payments.reconcile import claim_batch, reconcile_pending_orders
 from tests.conftest import CARD_3DS
-from tests.payments.invariants import assert_converged, assert_invariants
+from tests.invariants import assert_converged, assert_invariants
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,21 +157,11 @@ def test_two_reconcilers_at_once_never_touch_the_same_order(
         checkout(product=product)
     faults.clear()
     clock.advance(minutes=2)
-    barrier = threading.Barrier(2)
-    results = []
 
-    def run():
-        barrier.wait()
-        try:
-            results.append(reconcile_pending_orders(batch_size=3, record_run=False))
-        finally:
-            connection.close()
+    def reconciler():
+        return reconcile_pending_orders(batch_size=3, record_run=False)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(reconciler, reconciler)
     assert sum(r.examined for r in results) >= 12
     assert_converged()
     assert Order.objects.filter(status=OrderStatus.PAID).count() == 12

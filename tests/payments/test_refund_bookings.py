@@ -5,7 +5,7 @@ import stripe as stripe_sdk
 
 from orders.models import Order, OrderStatus, OutboxMessage
 from payments.audit import audit_payments
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,22 +10,12 @@ from orders.payment.apply import apply_payment_intent
 from orders.state import transition_order
 from payments.stand_in import seed_local_account, webhook_url
 from tests.conftest import CARD_3DS
-from tests.payments.invariants import assert_invariants
+from tests.invariants import assert_invariants
 from tests.payments.webhook_helpers import deliver, event_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PI_READ = "/v1/payment_intents/"
-
-
-@pytest.fixture
-def pending_paid_at_stripe(checkout, faults, stripe_api):
-    """An order whose money Stripe took while the reply was lost: pending on our side."""
-    faults.add("lost_response", path="/confirm")
-    faults.add("timeout", method="GET", path=PI_READ)
-    order = checkout()
-    assert order.status == OrderStatus.PAYMENT_STARTING
-    return order
 
 
 def test_succeeded_webhook_completes_a_pending_order_with_one_email(

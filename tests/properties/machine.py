@@ -5,7 +5,7 @@ processes die and the database fails at the step boundaries of a checkout; Strip
 times out, answers 500 or acts and loses the reply; webhooks arrive, twice, late, out of order,
 or forged; reconcilers run, two at once; time jumps; support staff cancel, refund and resend.
 After every step I1-I6 are checked from our rows and from the stand-in's money
-(tests/properties/invariants.py); ``faults_stop_and_converge`` (also run at teardown) stops the
+(tests/invariants.py); ``faults_stop_and_converge`` (also run at teardown) stops the
 faults, lets the scheduler's time pass, and asserts that every order converged in time.
 
 Everything runs against real PostgreSQL and the localstripe stand-in; time is the test clock.
@@ -53,9 +53,10 @@ from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
 from stripe_gateway import GatewayError
 from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
+from tests.invariants import StripeView, check_converged, check_safe
 from tests.properties import wire
-from tests.properties.invariants import StripeView, check_converged, check_safe
 from tests.properties.wire import BoundaryFault, Crash, WireFault
+from tests.races import run_together
 
 CARDS = {
     "ok": CARD_OK,
@@ -298,7 +299,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @initialize(webhooks_get_through=st.booleans())
     @step
     def stripe_endpoint(self, webhooks_get_through):
-        """Whether, once faults stop, Stripe's webhooks reach us, or the shop must converge without."""
+        """Whether, once faults stop, Stripe's webhooks reach us, or the shop must converge
+        without them."""
         self.webhooks_get_through = webhooks_get_through
 
     @initialize(target=forms, **CHECKOUT)
@@ -342,7 +344,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.stripe_api.authenticate(pi_id, success=success)
         order = Order.objects.get(pk=order_id)
         _event(
-            f"3ds {'passed' if success else 'failed'}, customer {'returns' if comes_back else 'gone'}"
+            f"3ds {'passed' if success else 'failed'}, "
+            f"customer {'returns' if comes_back else 'gone'}"
         )
         if comes_back:
             with self.stripe_says(stripe), self.boundary(fault):
@@ -419,7 +422,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @step
     def outbox_sweep(self, stripe, second_worker):
         """The scheduled outbox sweep sends whatever is due; with ``second_worker``, another
-        worker's sweep runs in between, just before the first one's refund or cancel reaches Stripe."""
+        worker's sweep runs in between, just before the first one's refund or cancel reaches
+        Stripe."""
         with (
             self.stripe_says(stripe),
             wire.interleaved(outbox.dispatch_due_messages, enabled=second_worker),
@@ -440,27 +444,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
             "support_cancel": lambda: self._cancel(form.order()),
             "customer_3ds": lambda: self._authenticate_and_return(form),
         }
-        barrier = threading.Barrier(len(racers))
-        errors = []
-
-        def run(name):
-            try:
-                barrier.wait(timeout=10)
-                actions[name]()
-            except BaseException as exc:  # reported below, in the machine's thread
-                errors.append((name, exc))
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=run, args=(name,)) for name in racers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in threads), "a racer hangs (deadlock?)"
-        if errors:
-            name, exc = errors[0]
-            raise AssertionError(f"racer {name} failed: {exc!r}") from exc
+        run_together(
+            *(actions[name] for name in racers),
+            names=[f"racer {name}" for name in racers],
+            start_timeout=10,
+            finish_timeout=60,
+        )
 
     def _deliver_latest_for(self, form):
         """Freeze, now, the newest undelivered event about this order's PaymentIntent."""
@@ -517,7 +506,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule(by=st.sampled_from(list(TIME_STEPS)), webhooks_arrive=st.booleans())
     @step
     def time_passes(self, by, webhooks_arrive):
-        """Time passes; meanwhile Stripe delivers what it has to say (or its deliveries are held up)."""
+        """Time passes; meanwhile Stripe delivers what it has to say (or its deliveries are
+        held up)."""
         if webhooks_arrive:
             self.deliver_all_now()
         self.clock.advance(seconds=TIME_STEPS[by].total_seconds())
@@ -611,7 +601,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule()
     @step
     def faults_stop_and_converge(self):
-        """Faults stop; the scheduler's ticks pass; every order must end, in time, with books right."""
+        """Faults stop; the scheduler's ticks pass; every order must end, in time, with the
+        books right."""
         for fault in self.faults.planned:
             STATS[f"wire fault {fault.call}/{fault.mode} hit {min(fault.hits, 1)}"] += 1
         self.faults.clear()
