@@ -12,7 +12,7 @@ from django.db import OperationalError, connection
 from orders.models import Order, OrderStatus
 from orders.payment.driver import drive_payment
 from tests.conftest import CARD_3DS, CARD_OK
-from tests.orders.test_views import messages_of, mug, pay, shopper  # noqa: F401 (fixtures)
+from tests.orders.pages import messages_of, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

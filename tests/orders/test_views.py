@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.messages import get_messages
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -15,60 +14,12 @@ from orders.payment.driver import drive_payment
 from orders.selectors import client_secret_for
 from orders.support import actions as support
 from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
+from tests.orders.pages import messages_of, pay, signature_on, token_on
 from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PI_READ = "/v1/payment_intents/"
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-def token_on(page: str) -> str:
-    return re.search(r'name="checkout_token" value="([^"]+)"', page).group(1)
-
-
-def signature_on(page: str) -> str:
-    return re.search(r'name="cart_signature" value="([^"]*)"', page).group(1)
-
-
-@pytest.fixture
-def mug(make_product):
-    return make_product(name="Enamel mug", price=1800, stock=5)
-
-
-@pytest.fixture
-def shopper(client, mug):
-    """A customer with 2 mugs in the cart and the checkout page open (its token issued)."""
-    client.post("/cart/add/", {"product_id": mug.pk, "quantity": "2"})
-    response = client.get("/checkout/")
-    assert response.status_code == 200
-    client.token = token_on(response.content.decode())
-    client.signature = signature_on(response.content.decode())
-    return client
-
-
-def pay(
-    client,
-    stripe_api,
-    card=CARD_OK,
-    *,
-    token=None,
-    email="ann@example.com",
-    pm=None,
-    signature=None,
-):
-    return client.post(
-        "/checkout/",
-        {
-            "email": email,
-            "payment_method_id": pm or stripe_api.payment_method(card),
-            "checkout_token": token or client.token,
-            "cart_signature": signature or getattr(client, "signature", ""),
-        },
-    )
 
 
 def test_checkout_page_shows_the_cart_and_asks_for_no_card_number(shopper, stripe_api):
