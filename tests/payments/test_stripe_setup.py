@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from djstripe.models import APIKey, WebhookEndpoint
 from djstripe.settings import djstripe_settings
 
 from orders.models import OrderStatus, UnmatchedPaymentEvent
+from payments.stand_in import seed_local_account
 from payments.stripe_setup import WEBHOOK_EVENTS
 from payments.webhooks import PAYMENT_INTENT_EVENTS, REFUND_EVENTS
 from tests.payments.stripe_api_fake import ACCOUNT_ID, KNOWN_EVENTS, key
@@ -211,6 +212,24 @@ def test_real_keys_with_stripe_api_base_set_are_refused(real_stripe, settings):
     settings.STRIPE_API_BASE = "http://127.0.0.1:8420"
     with pytest.raises(CommandError, match="Unset STRIPE_API_BASE for real Stripe"):
         setup("--url", f"{SHOP}/")
+
+
+def test_a_restricted_key_is_refused_by_the_checks_and_by_the_command(real_stripe):
+    stripe = real_stripe(key("rk"))
+    with pytest.raises(SystemCheckError, match=r"payments\.E006"):
+        setup("--url", f"{SHOP}/", checks=True)
+    with pytest.raises(CommandError, match="restricted key") as refused:
+        setup("--url", f"{SHOP}/")  # --skip-checks
+    assert refused.value.returncode == 1
+    assert stripe.calls == []
+
+
+def test_the_demo_database_is_refused_before_anything_is_created_at_stripe(real_stripe):
+    seed_local_account()
+    stripe = real_stripe()
+    with pytest.raises(SystemCheckError, match=r"payments\.E009"):
+        setup("--url", f"{SHOP}/", checks=True)
+    assert stripe.calls == []
 
 
 def test_a_fresh_database_passes_the_checks_the_command_runs(real_stripe):
