@@ -107,11 +107,12 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Convergent Shop <orders@shop.invalid>")
 
 # --- Stripe -------------------------------------------------------------------------------
-# With no keys set the shop talks to the local stand-in (localstripe) on loopback.
+# With no keys set the shop talks to the local stand-in (localstripe) on loopback. One key
+# without the other is not the stand-in: the system checks refuse it (payments/checks.py).
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
-STRIPE_LOCAL_STAND_IN = not STRIPE_SECRET_KEY
+STRIPE_LOCAL_STAND_IN = not STRIPE_SECRET_KEY and not STRIPE_PUBLISHABLE_KEY
 if STRIPE_LOCAL_STAND_IN:
     STRIPE_SECRET_KEY = "sk_test_localstripeStandInKey000000"
     STRIPE_PUBLISHABLE_KEY = "pk_test_localstripeStandInKey000000"
@@ -119,7 +120,11 @@ if STRIPE_LOCAL_STAND_IN:
 STRIPE_JS_URL = (
     f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_LOCAL_STAND_IN else "https://js.stripe.com/v3/"
 )
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_localstripe_demo")
+# The local stand-in's signing secret only. With real keys dj-stripe verifies each webhook
+# against the secret stored in its WebhookEndpoint row (`manage.py setup_stripe_webhook`).
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="") or (
+    "whsec_localstripe_demo" if STRIPE_LOCAL_STAND_IN else ""
+)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # Tag written into every PaymentIntent's metadata so audits only look at this shop's money.
 STRIPE_METADATA_TAG = env("STRIPE_METADATA_TAG", default="convergent-shop")

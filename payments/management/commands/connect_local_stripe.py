@@ -18,7 +18,8 @@ class Command(BaseCommand):
     def handle(self, *args, site_url, **options):
         if not settings.STRIPE_LOCAL_STAND_IN:
             raise CommandError(
-                "STRIPE_SECRET_KEY is set: this command is for the local stand-in only."
+                "Stripe keys are set: this command is for the local stand-in only. For real "
+                "Stripe: `manage.py setup_stripe_webhook`."
             )
         try:
             url = register_local_webhook(site_url=site_url, api_base=settings.STRIPE_API_BASE)
