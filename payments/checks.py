@@ -15,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from djstripe.models import Account
 
 from payments.stand_in import LOCAL_ACCOUNT_ID
-from payments.stripe_setup import key_shape
+from stripe_gateway.api_keys import key_shape
 from stripe_gateway.keys import IDEMPOTENCY_WINDOW
 
 # The reconciler runs every minute and backs a failing order off up to RETRY_MAX: give it

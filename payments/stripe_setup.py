@@ -16,7 +16,6 @@ stripe SDK itself (the layer contracts in ``pyproject.toml``).
 """
 
 import ipaddress
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,38 +25,16 @@ from django.db import transaction
 from django.urls import reverse
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import Account, WebhookEndpoint
-from djstripe.models.api import API_KEY_REGEX
 from djstripe.settings import djstripe_settings
 
 from payments.webhooks import PAYMENT_INTENT_EVENTS, REFUND_EVENTS
+from stripe_gateway.api_keys import KeyShape, key_shape
 
 # Exactly the events payments/webhooks.py applies.
 WEBHOOK_EVENTS = [*PAYMENT_INTENT_EVENTS, *REFUND_EVENTS]
 # dj-stripe's prefix for endpoints that exist only here, fed by `stripe listen`
 # (djstripe/management/commands/stripe_listen.py).
 LOCAL_FORWARD_PREFIX = "djstripe_whfwd_"
-
-_KEY = re.compile(API_KEY_REGEX)  # dj-stripe refuses any other key (InvalidStripeAPIKey)
-
-
-@dataclass(frozen=True)
-class KeyShape:
-    """What a Stripe API key says about itself: kind ``sk``/``rk``/``pk`` and mode."""
-
-    kind: str  # "sk", "rk", "pk", or "" when it is not a Stripe key at all
-    mode: str  # "test", "live", or ""
-    valid: bool  # matches dj-stripe's key pattern
-
-    @property
-    def live(self) -> bool:
-        return self.mode == "live"
-
-
-def key_shape(key: str) -> KeyShape:
-    match = re.match(r"^(sk|rk|pk)_(test|live)_", key or "")
-    if match is None:
-        return KeyShape("", "", False)
-    return KeyShape(match.group(1), match.group(2), bool(_KEY.match(key)))
 
 
 class SetupRefused(Exception):
