@@ -132,3 +132,16 @@ CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000341"
 CARD_3DS = "4000002760003184"
 CARD_3DS_DECLINED = "4000008260003178"
+
+
+@pytest.fixture(autouse=True)
+def stripe_requests_match_openapi():
+    """Every request the stripe SDK sends is checked against Stripe's OpenAPI description
+    (tests/stripe_openapi): one Stripe would refuse raises in the client, and fails the test
+    even where the code under test swallowed that error."""
+    from tests.stripe_openapi.validate import checking_every_request
+
+    with checking_every_request() as refused:
+        yield refused
+    if refused:
+        pytest.fail("\n".join(str(exc) for exc in refused), pytrace=False)
