@@ -6,10 +6,18 @@ import stripe as stripe_sdk
 from django.conf import settings
 
 from catalog.models import Product
+from devtools.stripe_semantics import Planned, StripeSemantics
 from orders import clock as order_clock
 from orders.checkout import LineRequest, place_order
 from orders.models import OrderStatus
-from tests.stripe_stand_in import Fault, FaultyHTTPClient, StandIn, free_port
+from tests.stripe_stand_in import (
+    Fault,
+    FaultyHTTPClient,
+    StandIn,
+    StripeHTTPClient,
+    free_port,
+    semantics_enabled,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +32,74 @@ def stand_in():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def _semantics():
+    """Stripe's idempotency layer, rate limiter and own 500s in front of the stand-in.
+
+    Keys age on the shop's clock (``orders.clock.now``, which the ``clock`` fixture moves), so
+    a test that moves it past 24 hours sees its keys pruned. ``STRIPE_SEMANTICS=off``: the
+    stand-in alone (planned answers still given once, nothing saved or replayed).
+    """
+    return StripeSemantics(now=lambda: order_clock.now(), idempotency=semantics_enabled())
+
+
+@pytest.fixture(autouse=True)
+def stripe_semantics(_semantics, monkeypatch):
+    """Every request the shop sends to Stripe goes through ``_semantics``, reset per test."""
+    _semantics.reset()
+    _semantics.set_rate_limit(None)
+    _semantics.fail_writes = 0.0
+    monkeypatch.setattr(
+        "stripe_gateway.client.build_http_client",
+        lambda: StripeHTTPClient(_semantics, timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+    return _semantics
+
+
 @pytest.fixture
-def stripe_api(stand_in):
+def stripe_api(stand_in, stripe_semantics):
     """The stand-in, emptied before the test so every test sees only its own money."""
     stand_in.flush()
+    stripe_semantics.reset()
     return stand_in
+
+
+class StripeSays:
+    """What Stripe itself answers next, planned by a test (see ``devtools.stripe_semantics``)."""
+
+    def __init__(self, semantics: StripeSemantics):
+        self.semantics = semantics
+
+    def server_error(
+        self, path: str, *, times: int = 1, after_write: bool = False, method: str = "POST"
+    ) -> Planned:
+        """The next ``times`` matching writes answer 500, saved under their keys (replayed).
+
+        ``after_write``: Stripe acted (the stand-in saw the request), then failed.
+        """
+        answer = "500_after" if after_write else "500_before"
+        return self.semantics.plan(answer, method=method, path=path, times=times)
+
+    def rate_limited(self, *, times: int = 1, path: str = "", method: str | None = None):
+        """429 (never saved) for the next ``times`` matching requests, reads included."""
+        return self.semantics.plan("429", method=method, path=path, times=times)
+
+    def key_in_use(self, *, key: str | None = None, path: str = "", times: int = 1) -> Planned:
+        """409 (as if another request with the key were still running) for the next match."""
+        return self.semantics.plan("409", path=path, key=key, times=times)
+
+    def rate_limit(self, per_second: float | None) -> None:
+        """The account's token bucket (``None``: no limit)."""
+        self.semantics.set_rate_limit(per_second)
+
+    @property
+    def stats(self):
+        return self.semantics.stats
+
+
+@pytest.fixture
+def stripe_says(stripe_api, stripe_semantics) -> StripeSays:
+    return StripeSays(stripe_semantics)
 
 
 class Faults:
@@ -49,12 +120,15 @@ class Faults:
 
 
 @pytest.fixture
-def faults(monkeypatch, stripe_api):
-    """Faults injected on the HTTP layer under the stripe SDK, for the shop's own calls."""
+def faults(monkeypatch, stripe_api, stripe_semantics):
+    """Faults injected on the wire under the stripe SDK, for the shop's own calls (in front
+    of Stripe's semantics: a reply lost on the wire was still saved under its key)."""
     plan = Faults()
     monkeypatch.setattr(
         "stripe_gateway.client.build_http_client",
-        lambda: FaultyHTTPClient(plan.planned, plan.log, timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        lambda: FaultyHTTPClient(
+            plan.planned, plan.log, stripe_semantics, timeout=settings.STRIPE_TIMEOUT_SECONDS
+        ),
     )
     return plan
 

@@ -1,13 +1,18 @@
 """Test helpers around the localstripe stand-in: start it, talk to it, break the wire to it."""
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import stripe
+from requests.structures import CaseInsensitiveDict
+
+from devtools.stripe_semantics import StripeRequest, StripeResponse, StripeSemantics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,12 +156,52 @@ class StandIn:
         ).json()
 
 
+def semantics_enabled() -> bool:
+    """``STRIPE_SEMANTICS=off``: the suite against localstripe alone (to show what it misses)."""
+    return os.environ.get("STRIPE_SEMANTICS", "on").lower() not in ("off", "0", "false", "no")
+
+
+class StripeHTTPClient(stripe.RequestsClient):
+    """The SDK's own HTTP client, every request passed through Stripe's semantics.
+
+    ``devtools.stripe_semantics`` sits where Stripe's API front end would: in front of the
+    stand-in, behind the wire. So a reply lost on the wire (``FaultyHTTPClient``) was still
+    saved under its key, and the retry gets it replayed, as with Stripe.
+    """
+
+    def __init__(self, semantics: StripeSemantics, **kwargs):
+        super().__init__(**kwargs)
+        self.semantics = semantics
+
+    def request(self, method, url, headers, post_data=None):
+        parts = urlsplit(url)
+        body = post_data or b""
+        stripe_request = StripeRequest(
+            method=method.upper(),
+            path=parts.path,
+            headers=dict(headers or {}),
+            body=body.encode() if isinstance(body, str) else body,
+            query=parts.query,
+        )
+
+        def forward() -> StripeResponse:
+            content, status, rheaders = super(StripeHTTPClient, self).request(
+                method, url, headers, post_data
+            )
+            return StripeResponse(status, dict(rheaders), content)
+
+        answer = self.semantics.handle(stripe_request, forward)
+        return answer.body, answer.status, CaseInsensitiveDict(answer.headers)
+
+
 class Fault:
     """One planned fault on the wire between the stripe SDK and Stripe.
 
     mode: "lost_request" (never reaches Stripe), "lost_response" (Stripe acts, the reply is
     lost), "timeout" (the request hangs until the client gives up, never reaching Stripe),
-    "http_500" (Stripe answers 500 without acting), "http_500_after" (acts, then 500).
+    "http_500" (a 500 from the wire without Stripe acting), "http_500_after" (acts, then a 500
+    from the wire). These are on the wire, in front of Stripe's idempotency layer: nothing is
+    saved under the key for them (Stripe's own saved 500s are planned with ``stripe_says``).
     """
 
     def __init__(self, mode: str, *, method: str = "POST", path: str = "", times: int = 1):
@@ -170,11 +215,11 @@ class Fault:
         return self.hits < self.times and method.upper() == self.method and self.path in url
 
 
-class FaultyHTTPClient(stripe.RequestsClient):
-    """The SDK's own HTTP client, with faults injected under it."""
+class FaultyHTTPClient(StripeHTTPClient):
+    """The SDK's own HTTP client, with faults injected on the wire under it."""
 
-    def __init__(self, faults: list[Fault], log: list, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, faults: list[Fault], log: list, semantics: StripeSemantics, **kwargs):
+        super().__init__(semantics, **kwargs)
         self.faults = faults
         self.log = log
 
