@@ -22,12 +22,15 @@ class Verdict:
     violations: list[str]
     unpaid_reasons: Counter = field(default_factory=Counter)
     audit_warnings: Counter = field(default_factory=Counter)
+    new_keys: dict = field(default_factory=dict)
 
 
 def false_failures(customers) -> tuple[list[str], Counter]:
-    """A good card must never end in "payment failed": an unknown outcome is not a decline.
+    """An order paid with a good card must end paid, whatever failed on the way.
 
-    Returns the violations and why the orders that are not paid are not.
+    Never "payment failed" (an unknown outcome is not a decline), never cancelled at the
+    give-up deadline (a 500 that Stripe saved and replays for a key is no reason to give up),
+    never left pending. Returns the violations and why the orders that are not paid are not.
     """
     from orders.models import Order, OrderStatus
 
@@ -41,6 +44,18 @@ def false_failures(customers) -> tuple[list[str], Counter]:
                 f"{order.status_reason}"
             )
     return out, unpaid_reasons
+
+
+def new_keys() -> dict:
+    """Orders that moved forward under a new key (``key_round`` > 0), and how many ended paid."""
+    from orders.models import Order, OrderStatus
+
+    moved = Order.objects.filter(key_round__gt=0)
+    return {
+        "orders": moved.count(),
+        "paid": moved.filter(status=OrderStatus.PAID).count(),
+        "rounds": sorted(moved.values_list("key_round", flat=True)),
+    }
 
 
 def audit(env: dict, stripe_base: str) -> tuple[list[str], Counter]:
@@ -85,4 +100,4 @@ def check(chaos_stack, customers, converged: float | None, settle_seconds: float
     violations = findings.violations + failures + audited
     if converged is None:
         violations.insert(0, f"I4: not converged within {settle_seconds}s")
-    return Verdict(findings, violations, unpaid_reasons, audit_warnings)
+    return Verdict(findings, violations, unpaid_reasons, audit_warnings, new_keys())

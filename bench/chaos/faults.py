@@ -31,6 +31,24 @@ STRIPE_FAULTS = {
     "error500": 0.03,
     "error500_after": 0.02,
 }
+# With Stripe's semantics on: the fraction of writes Stripe itself answers 500, half before and
+# half after the write, saved under the key and replayed to every retry with it.
+STRIPE_OWN_500 = 0.05
+# What the proxy's Stripe layer counted, as the report names it.
+STRIPE_STATS = {
+    "Stripe 500 before the write (saved)": "Stripe's own 500 before the write (saved)",
+    "Stripe 500 after the write (saved)": "Stripe's own 500 after the write (saved)",
+    "replayed 500": "Stripe replayed a saved 500",
+    "429 rate limited": "Stripe 429 rate limited (25/s)",
+    "409 key in use": "Stripe 409 key in use",
+    "400 idempotency_error (key reused, other parameters)": "Stripe 400 idempotency_error",
+}
+
+
+def stripe_faults(stripe_semantics: str) -> dict:
+    if stripe_semantics == "on":
+        return {**STRIPE_FAULTS, "stripe_500": STRIPE_OWN_500}
+    return dict(STRIPE_FAULTS)
 
 
 class Faults:
@@ -49,11 +67,19 @@ class Faults:
 
     def count_stripe_faults(self) -> None:
         """Add what the proxy did to Stripe's answers to ``counts``."""
-        stats = requests.get(f"{self.stack.proxy_base}/_proxy/stats", timeout=5).json()["faults"]
+        answer = requests.get(f"{self.stack.proxy_base}/_proxy/stats", timeout=5).json()
+        stats = answer["faults"]
         for mode in ("drop", "lost", "delay", "error500", "error500_after"):
             if stats.get(mode):
                 self.counts[f"Stripe {mode}"] = stats[mode]
         self.counts["Stripe requests through the proxy"] = stats.get("requests", 0)
+        stripe = answer.get("stripe") or {}  # None when the semantics are off
+        replayed = sum(v for k, v in stripe.items() if k.startswith("replayed"))
+        if replayed:
+            self.counts["Stripe replayed a saved answer (any status)"] = replayed
+        for name, label in STRIPE_STATS.items():
+            if stripe.get(name):
+                self.counts[label] = stripe[name]
 
     # --- processes ---------------------------------------------------------------------------
 

@@ -21,9 +21,12 @@ TAG = "convergent-shop-chaos"
 class ChaosStack(Stack):
     """The processes of one chaos run on loopback, started by ``start_all``."""
 
-    def __init__(self, *, seed: int, max_seconds: float, wait_lock: float):
+    def __init__(
+        self, *, seed: int, max_seconds: float, wait_lock: float, stripe_semantics: str = "on"
+    ):
         super().__init__("chaos", wait_lock=wait_lock)
         self.seed = seed
+        self.stripe_semantics = stripe_semantics
         self.max_seconds = max_seconds
         self.ports = {name: stack.free_port() for name in ("stripe", "proxy", "web1", "web2")}
         self.stripe_base = f"http://127.0.0.1:{self.ports['stripe']}"
@@ -68,9 +71,14 @@ class ChaosStack(Stack):
         stack.ensure_database(DB_NAME, self.env, log=log)
         stack.setup_django(self.env)
         self.product, self.stock_expected = self.reset_state()
+        behind = (
+            "Stripe's semantics (keys saved and replayed, 25 requests/s, its own 500s)"
+            if self.stripe_semantics == "on"
+            else "no Stripe semantics (localstripe alone)"
+        )
         log(
-            "==> localstripe (memory) behind the fault proxy; 2 gunicorn web servers; "
-            "2 django-q2 clusters (run_worker)"
+            f"==> localstripe (memory) behind the fault proxy, with {behind}; "
+            "2 gunicorn web servers; 2 django-q2 clusters (run_worker)"
         )
         self.start(
             "localstripe",
@@ -101,6 +109,10 @@ class ChaosStack(Stack):
                 str(self.seed),
                 "--max-seconds",
                 str(self.max_seconds),
+                "--stripe-semantics",
+                self.stripe_semantics,
+                "--rate-limit",
+                "25",
             ],
             self.env,
             port=self.ports["proxy"],

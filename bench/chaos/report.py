@@ -21,6 +21,7 @@ def print_report(args, customers, verdict, faults, restarts: int, converged: flo
         )
     )
     with framed("chaos run"):
+        print(f"stripe semantics    : {getattr(args, 'stripe_semantics', 'on')}")
         print(f"checkouts attempted : {args.orders} ({args.concurrency} concurrent customers)")
         print(f"customer outcomes   : {dict(sorted(customers.outcomes.items()))}")
         print(
@@ -48,6 +49,11 @@ def print_report(args, customers, verdict, faults, restarts: int, converged: flo
             print("orders not paid     :")
         for reason, count in sorted(verdict.unpaid_reasons.items()):
             print(f"   {count:5d}  {reason}")
+        moved = verdict.new_keys
+        print(
+            f"moved to a new key  : {moved.get('orders', 0)} orders (key_round > 0), "
+            f"{moved.get('paid', 0)} of them paid; rounds {moved.get('rounds', [])}"
+        )
         print(
             f"payment intents     : {findings.counts['payment_intents']} at Stripe "
             + ", ".join(

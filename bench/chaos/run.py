@@ -15,6 +15,12 @@ exits 1 on any violation, 2 if the stack could not be started.
 
     .venv/bin/python -m bench.chaos                 # full: 200 checkouts, PostgreSQL restart
     .venv/bin/python -m bench.chaos --ci            # CI-sized: 40 checkouts, no restart
+    .venv/bin/python -m bench.chaos --ci --stripe-semantics off   # localstripe alone
+
+By default Stripe's semantics sit behind the wire faults (``bench.fault_proxy``,
+``devtools.stripe_semantics``): answers saved per idempotency key and replayed, 25 requests/s,
+and 5% of writes answered 500 by Stripe itself (saved), so an order must move to new keys to
+be paid.
 
 This module drives the run and holds its command line; the other jobs are the modules
 beside it (``processes``, ``customers``, ``faults``, ``checks``, ``report``).
@@ -28,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.chaos import checks
 from bench.chaos.customers import Customers
-from bench.chaos.faults import PG_VERSION, STRIPE_FAULTS, Faults
+from bench.chaos.faults import PG_VERSION, Faults, stripe_faults
 from bench.chaos.processes import ChaosStack
 from bench.chaos.report import print_report
 from bench.convergence import wait_for_convergence
@@ -39,13 +45,17 @@ class Chaos:
     def __init__(self, args):
         self.args = args
         self.stack = ChaosStack(
-            seed=args.seed, max_seconds=args.max_seconds, wait_lock=args.wait_lock
+            seed=args.seed,
+            max_seconds=args.max_seconds,
+            wait_lock=args.wait_lock,
+            stripe_semantics=args.stripe_semantics,
         )
         self.faults = Faults(self.stack, args)
 
     def drive(self) -> Customers:
         """The customers' checkouts, ``--concurrency`` at a time, while the faults are injected."""
-        self.faults.set_stripe_faults(STRIPE_FAULTS)
+        wire = stripe_faults(self.args.stripe_semantics)
+        self.faults.set_stripe_faults(wire)
         customers = Customers(
             self.stack.web_bases,
             self.stack.stripe_base,
@@ -57,7 +67,7 @@ class Chaos:
         injector = threading.Thread(target=self.faults.inject, args=(done,), daemon=True)
         log(
             f"==> {self.args.orders} checkouts, {self.args.concurrency} at a time, "
-            f"Stripe faults {STRIPE_FAULTS}"
+            f"Stripe faults {wire}"
         )
         started = time.monotonic()
         injector.start()
@@ -121,6 +131,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--settle-seconds", type=float, help="how long the shop has to converge")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--stripe-semantics",
+        choices=("on", "off"),
+        default="on",
+        help="Stripe's idempotency layer, 25 requests/s and its own saved 500s in front of "
+        "localstripe (off: localstripe alone)",
+    )
     parser.add_argument(
         "--wait-lock",
         type=float,
