@@ -290,6 +290,16 @@ class StripeSemantics:
             self._planned.append(planned)
         return planned
 
+    def plans_left(self) -> int:
+        """How many planned answers are still to be given."""
+        with self._lock:
+            return sum(p.times - p.hits for p in self._planned)
+
+    def clear_plans(self) -> None:
+        """Stripe stops misbehaving (what it already saved under keys stays saved)."""
+        with self._lock:
+            self._planned.clear()
+
     def reset(self) -> None:
         """Forget every key, plan and count (a test's stand-in was flushed)."""
         with self._lock:

@@ -79,9 +79,11 @@ TIME_STEPS = {
 
 
 def stripe_faults(*calls: str):
-    """Half the time Stripe behaves; otherwise one of the action's calls meets one fault."""
+    """Half the time Stripe behaves; otherwise one of the action's calls meets one fault: on
+    the wire, or Stripe's own answer (a saved 500, a 429, a 409)."""
     faulty = st.builds("{1}@{0}".format, st.sampled_from(calls), st.sampled_from(wire.WIRE_MODES))
-    return st.one_of(st.just("ok"), faulty)
+    own = st.sampled_from([f"{m}@{c}" for c in calls for m in wire.stripe_side_modes(c)])
+    return st.one_of(st.just("ok"), faulty, own)
 
 
 PAYING = stripe_faults("create", "confirm", "retrieve", "cancel")
@@ -157,6 +159,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     stripe_api = None
     faults = None
     clock = None
+    semantics = None  # devtools.stripe_semantics, in front of the stand-in
 
     forms = Bundle("forms")
 
@@ -170,6 +173,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def reset(self) -> None:
         """Start every example from nothing: empty tables, an empty stand-in, a fresh clock."""
         self.stripe_api.flush()
+        self.semantics.reset()
         self.faults.clear()
         self.faults.log.clear()
         mail.outbox.clear()
@@ -255,6 +259,15 @@ class ConvergenceMachine(RuleBasedStateMachine):
             yield
             return
         mode, call = spec.split("@")
+        if mode in wire.STRIPE_SIDE:
+            method, pattern = wire.CALLS[call]
+            planned = self.semantics.plan(wire.STRIPE_SIDE[mode], method=method, path=pattern)
+            try:
+                yield
+            finally:
+                _event(f"stripe {spec} {'hit' if planned.hits else 'missed'}")
+                planned.times = planned.hits  # only during this action
+            return
         fault = WireFault(call, mode, 1)
         self.faults.planned.append(fault)
         try:
@@ -367,6 +380,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if sum(f.hits < f.times for f in self.faults.planned) >= MAX_WIRE_FAULTS:
             return
         self.faults.planned.append(WireFault(call, mode, times))
+
+    @rule(
+        call=st.sampled_from(sorted(wire.CALLS)),
+        mode=st.sampled_from(sorted(wire.STRIPE_SIDE)),
+        times=st.integers(1, 3),
+    )
+    @step
+    def stripe_itself_fails(self, call, mode, times):
+        """Stripe itself answers the next ``times`` calls of one kind: a 500 it saves under the
+        key and replays (before or after the write), a 429, or a 409."""
+        if mode not in wire.stripe_side_modes(call) or self.semantics.plans_left() >= 3:
+            return
+        method, pattern = wire.CALLS[call]
+        self.semantics.plan(wire.STRIPE_SIDE[mode], method=method, path=pattern, times=times)
 
     @rule(
         how=st.sampled_from(["next", "duplicate", "old_snapshot", "forged"]), pick=st.integers(0, 7)
@@ -606,6 +633,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for fault in self.faults.planned:
             STATS[f"wire fault {fault.call}/{fault.mode} hit {min(fault.hits, 1)}"] += 1
         self.faults.clear()
+        # Stripe stops failing by itself; what it saved under keys is still replayed.
+        self.semantics.clear_plans()
         stopped = self.clock()
         give_up, retry_max = setting("GIVE_UP_AFTER"), setting("RETRY_MAX")
         slack = setting("DRIVER_LEASE") + timedelta(minutes=2)

@@ -34,6 +34,21 @@ CALLS = {
     "list_refunds": ("GET", r"/v1/refunds$"),
 }
 WIRE_MODES = ("lost_request", "lost_response", "timeout", "http_500", "http_500_after")
+# What Stripe itself answers (devtools.stripe_semantics, behind the wire): a 500 saved under the
+# key and replayed, before or after the write; a 429 (never saved); a 409 (key in use).
+STRIPE_SIDE = {
+    "stripe_500": "500_before",
+    "stripe_500_after": "500_after",
+    "stripe_429": "429",
+    "stripe_409": "409",
+}
+
+
+def stripe_side_modes(call: str) -> tuple[str, ...]:
+    """Stripe's own answers that can meet ``call``: only writes carry a key to save or hold."""
+    if CALLS[call][0] == "POST":
+        return tuple(STRIPE_SIDE)
+    return ("stripe_429",)
 
 
 class WireFault:
