@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.stripe_stand_in import semantics_enabled
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -17,7 +19,10 @@ def test_checkouts_under_stripe_web_and_worker_faults_converge_with_no_invariant
     env = {**os.environ, "BENCH_PG_URL": f"{url.scheme}://{url.netloc}"}
     result = subprocess.run(
         # Another suite on this machine may be running its chaos run: wait for it.
-        [sys.executable, "-m", "bench.chaos", "--ci", "--wait-lock", "900"],
+        [
+            *(sys.executable, "-m", "bench.chaos", "--ci", "--wait-lock", "900"),
+            *("--stripe-semantics", "on" if semantics_enabled() else "off"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
