@@ -79,6 +79,18 @@ def _refund_orphan(report: AuditReport, pi: PaymentIntentSnapshot, left: int) ->
     )
 
 
+def _may_still_be_recorded(order: Order | None) -> bool:
+    """Whether an unconfirmed PaymentIntent of this order may still become its payment.
+
+    A pending order that records no PaymentIntent yet lost the reply to its create: the
+    driver's next create with the same key gets that very PaymentIntent back from Stripe
+    (which saved the answer) and records it. Cancelling it here would cancel the order's own
+    payment, and the good card with it. Once the order records another one, or ends, it is
+    a stray.
+    """
+    return order is not None and order.is_pending and order.payment_intent_id is None
+
+
 def _check_refunds_booked(
     report: AuditReport, order: Order, pi: PaymentIntentSnapshot, refunded: int, *, fix: bool
 ) -> None:
@@ -126,6 +138,7 @@ def _check_money_at_stripe(report, pis_by_order, orders, *, fix: bool) -> None:
             elif (
                 pi.cancellable
                 and (order is None or pi.id != order.payment_intent_id)
+                and not _may_still_be_recorded(order)
                 and pi.created
                 and pi.created < grace_cutoff.timestamp()
             ):

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from orders.models import Order, OrderStatus
 from orders.state import transition_order
 from payments.audit import audit_payments
+from payments.reconcile import reconcile_pending_orders
 from tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,7 +107,6 @@ def test_stray_unconfirmed_payment_intents_are_cancelled_by_fix(
     stripe_says.server_error(r"/v1/payment_intents$", after_write=True)
     order = checkout()
     clock.advance(minutes=2)
-    from payments.reconcile import reconcile_pending_orders
 
     reconcile_pending_orders()
     order.refresh_from_db()
@@ -128,3 +128,26 @@ def test_audit_json_output_and_bad_arguments(checkout, stripe_api, capsys):
     with pytest.raises(CommandError, match="positive"):
         call_command("audit_payments", "--max-payment-intents", "0")
     assert Order.objects.count() == 1
+
+
+def test_payment_intent_whose_create_reply_was_lost_is_not_cancelled_as_a_stray(
+    checkout, faults, stripe_api, clock
+):
+    """Found by the chaos run under Stripe's semantics: the audit cancelled the PaymentIntent
+    a lost create reply left behind, then the reconciler's create with the same key got it
+    back (Stripe replays the saved answer), recorded it, and a good card ended cancelled."""
+    faults.add("lost_response", path="/v1/payment_intents")
+    order = checkout()
+    assert order.payment_intent_id is None
+    [pi] = stripe_api.payment_intents()
+    clock.advance(minutes=2)  # past the grace period: old enough to look like a stray
+
+    report = audit_payments(fix=True)
+
+    assert stripe_api.payment_intent(pi["id"])["status"] == "requires_confirmation"
+    assert not [f for f in report.findings if f.invariant == "stray"]
+    reconcile_pending_orders()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert order.payment_intent_id == pi["id"]
+    assert_invariants(stripe_api)
