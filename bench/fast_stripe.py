@@ -12,11 +12,12 @@ so any id can be answered at once:
 - ``POST /v1/payment_intents/<id>/cancel`` -> ``canceled``;
 - lists (payment intents, refunds) -> empty.
 
-``--latency-ms`` delays the PaymentIntent answers, to see what Stripe's real round trip does.
+``--latency-ms`` delays every answer (creates and confirms alike, as real Stripe's round trip
+does: ~100-400 ms per call), to see what that latency does to the shop.
 
 It measures the shop, not Stripe: figures taken against it are ceilings, not predictions.
 
-Usage: python -m bench.fast_stripe --port 8440 [--max-seconds 3600]
+Usage: python -m bench.fast_stripe --port 8440 [--latency-ms 300] [--max-seconds 3600]
 """
 
 import argparse
@@ -92,12 +93,19 @@ async def create_payment_intent(request: web.Request) -> web.Response:
 LATENCY = {"seconds": 0.0}
 
 
+@web.middleware
+async def stripe_latency(request: web.Request, handler) -> web.StreamResponse:
+    """Every call takes ``--latency-ms`` before its answer, after its request arrived whole."""
+    if LATENCY["seconds"]:
+        await request.read()
+        await asyncio.sleep(LATENCY["seconds"])
+    return await handler(request)
+
+
 def _answer(status: str):
     async def handler(request: web.Request) -> web.Response:
         if request.method == "POST":
             await request.read()
-        if LATENCY["seconds"]:
-            await asyncio.sleep(LATENCY["seconds"])
         body = _payment_intent(request.match_info["pi_id"], status)
         return web.json_response(body) if body else _error(404, "No such payment_intent")
 
@@ -113,7 +121,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 def build_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[stripe_latency])
     app.router.add_post("/v1/payment_methods", create_payment_method)
     app.router.add_post("/v1/payment_intents", create_payment_intent)
     app.router.add_get("/v1/payment_intents", empty_list)
@@ -143,7 +151,7 @@ def main() -> None:
         "--latency-ms",
         type=float,
         default=0.0,
-        help="answer PaymentIntent calls after this long (real Stripe: ~100-400 ms)",
+        help="answer every call after this long (real Stripe: ~100-400 ms per call)",
     )
     args = parser.parse_args()
     LATENCY["seconds"] = args.latency_ms / 1000
