@@ -72,6 +72,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # DB_POOL_SIZE > 0: the process's threads share a pool of that many connections instead
+    # of each holding its own (Django's psycopg_pool support); the threaded web deployment
+    # sets it (deploy/gunicorn.conf.py), and the checkout gives its connection back while it
+    # waits on Stripe (orders/payment/driver.py). Django allows no persistent connections
+    # with a pool. With CONN_HEALTH_CHECKS the pool checks each connection before handing it
+    # out (an empty query) and replaces a broken one, as after a PostgreSQL restart. A thread
+    # that waits DB_POOL_TIMEOUT seconds for a connection gets a database error, handled as
+    # any other (nothing is charged before the order is recorded).
+    if pool_size := env.int("DB_POOL_SIZE", default=0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": pool_size,
+            "max_size": pool_size,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
         "TEST_DATABASE_NAME", default="test_convergent_shop"
     )

@@ -8,7 +8,7 @@ take money for an order is the one our row names (invariant I1). The outcome goe
 
 import logging
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 import stripe_gateway
 from orders import lease, policy, state
@@ -59,7 +59,23 @@ def attach_payment_intent(
     return recorded
 
 
+def hand_back_connection(conn=connection) -> bool:
+    """Give this thread's database connection back to its pool before a wait on Stripe.
+
+    With a pool (``DB_POOL_SIZE``, the threaded web deployment) a thread needs a connection
+    only while it talks to the database, so a few connections serve many threads that each
+    wait two Stripe round trips per checkout; the next query takes one from the pool again.
+    Only outside a transaction, where the driver always calls Stripe, and only with a pool:
+    a persistent connection is kept, as closing it would cost a reconnect. True if given back.
+    """
+    if conn.connection is None or conn.in_atomic_block or not getattr(conn, "pool", None):
+        return False
+    conn.close()
+    return True
+
+
 def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
+    hand_back_connection()
     pi = stripe_gateway.create_payment_intent(
         amount=order.total_amount,
         currency=order.currency,
@@ -88,6 +104,7 @@ def _confirm(
 ) -> tuple[PaymentIntentSnapshot, OrderEvent | None]:
     """Confirm the recorded PaymentIntent; return what Stripe says and, on success, its
     timeline entry (unsaved: the apply that follows writes it in its own transaction)."""
+    hand_back_connection()
     try:
         confirmed = stripe_gateway.confirm_payment_intent(
             payment_intent_id=pi.id,
@@ -159,6 +176,7 @@ def drive_payment(
         if order.payment_intent_id is None:
             pi = _create_and_attach(order, cause=cause)
         else:
+            hand_back_connection()
             pi = stripe_gateway.retrieve_payment_intent(order.payment_intent_id)
         if pi.requires_confirmation:
             pi, note = _confirm(order, pi, cause=cause)
