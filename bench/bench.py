@@ -1,6 +1,7 @@
 """Benchmarks: figures beside a ceiling measured in the same run, printed as ratios.
 
     .venv/bin/python -m bench.bench checkout     # orders/s, p50/p99 vs the database's own ceiling
+    .venv/bin/python -m bench.bench checkout-latency  # gthread vs sync, Stripe at 0 and 300 ms
     .venv/bin/python -m bench.bench pending      # polls/s of the pending page vs a no-database view
     .venv/bin/python -m bench.bench reconciler   # 100,000 stale orders, 1 and 2 workers, memory
     .venv/bin/python -m bench.bench webhooks     # signed events/s ingested and applied
@@ -8,7 +9,10 @@
 
 Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and
 migrated here), gunicorn (``--web-workers`` sync workers) and ``bench.fast_stripe``, a
-zero-latency, stateless Stripe fake. Every loop is bounded in count and in time.
+zero-latency, stateless Stripe fake. ``checkout-latency`` starts its own web servers: the
+deployment of ``deploy/gunicorn.conf.py`` (gthread) and the sync workers, each against the
+fake at 0 ms and at ``--stripe-latency-ms`` per call. Every loop is bounded in count and in
+time.
 
 This module is the command line: it starts the stack (``bench.benchmarks.context``), runs the
 chosen benchmarks (one module each in ``bench/benchmarks/``), prints their figures and keeps
@@ -19,13 +23,14 @@ import argparse
 import os
 import sys
 
-from bench.benchmarks import checkout, pending_page, reconciler, webhooks
+from bench.benchmarks import checkout, checkout_latency, pending_page, reconciler, webhooks
 from bench.benchmarks.context import Bench
 from bench.report import framed, save_results
 
 # By the name on the command line (and in results.json), in the report's order.
 BENCHMARKS = {
     "checkout": checkout,
+    "checkout-latency": checkout_latency,
     "pending": pending_page,
     "reconciler": reconciler,
     "webhooks": webhooks,
@@ -36,7 +41,8 @@ def report(results: dict[str, dict], args) -> None:
     with framed("benchmarks"):
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
-            f"gunicorn {args.web_workers} sync workers; Stripe = bench.fast_stripe (zero latency)"
+            f"checkout, pending, webhooks: gunicorn {args.web_workers} sync workers, "
+            f"Stripe = bench.fast_stripe (zero latency)"
         )
         for name, benchmark in BENCHMARKS.items():
             if name in results:
@@ -46,9 +52,7 @@ def report(results: dict[str, dict], args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "what", nargs="+", choices=["checkout", "pending", "reconciler", "webhooks", "all"]
-    )
+    parser.add_argument("what", nargs="+", choices=[*BENCHMARKS, "all"])
     parser.add_argument("--checkouts", type=int, default=1000)
     parser.add_argument("--polls", type=int, default=5000)
     parser.add_argument(
@@ -64,6 +68,42 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--latency-orders", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    # checkout-latency
+    parser.add_argument(
+        "--stripe-latency-ms",
+        type=float,
+        default=300.0,
+        help="checkout-latency: each Stripe call's latency in the slow phases",
+    )
+    parser.add_argument(
+        "--latency-checkouts", type=int, default=1500, help="checkout-latency: timed per phase"
+    )
+    parser.add_argument(
+        "--latency-concurrency",
+        type=int,
+        default=128,
+        help="checkout-latency: customers at once (each sends its next checkout on an answer)",
+    )
+    parser.add_argument(
+        "--gthread-workers", type=int, help="checkout-latency: override the deployment's workers"
+    )
+    parser.add_argument(
+        "--web-threads", type=int, help="checkout-latency: override the deployment's threads"
+    )
+    parser.add_argument(
+        "--deployments",
+        default="gthread,gthread-nopool,sync",
+        help="checkout-latency: which of gthread (deploy/gunicorn.conf.py), gthread-nopool, sync",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="checkout-latency: gthread's 0 ms / slow pairs"
+    )
+    parser.add_argument(
+        "--phase-seconds",
+        type=float,
+        default=90,
+        help="checkout-latency: bound on each phase's warm-up and timed load",
+    )
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=1800, help="bound on each timed phase")
     args = parser.parse_args(argv)
@@ -71,9 +111,12 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     try:
         chosen = (
-            ["checkout", "pending", "webhooks", "reconciler"] if "all" in args.what else args.what
+            ["checkout", "checkout-latency", "pending", "webhooks", "reconciler"]
+            if "all" in args.what
+            else args.what
         )
-        bench.start(web=chosen != ["reconciler"])
+        # checkout-latency and the reconciler start the web servers they need, or none.
+        bench.start(web=bool(set(chosen) - {"checkout-latency", "reconciler"}))
         for what in chosen:
             results[what] = BENCHMARKS[what].run(bench)
         report(results, args)

@@ -22,6 +22,8 @@ class Bench:
         self.stack = Stack("bench")
         self.ports = {name: stack.free_port() for name in ("stripe", "web")}
         self.stripe_base = f"http://127.0.0.1:{self.ports['stripe']}"
+        # The Stripe fakes a benchmark may point a web server at, by process name.
+        self.stripe_ports = {"fast_stripe": self.ports["stripe"]}
         self.web_base = f"http://127.0.0.1:{self.ports['web']}"
         self.env = stack.base_env(
             DJANGO_SETTINGS_MODULE="bench.settings",
