@@ -26,24 +26,28 @@ threads. A process here serves up to ~50 checkouts/s (one core each at most, sha
 PostgreSQL); at 300 ms per call a checkout holds its thread ~0.65 s when the CPU is free and
 longer when it is busy, so 50 x 0.65 = ~33 threads are the least, and 64 leave room for the
 queueing. Fewer threads cap throughput at workers x threads / 0.65 s whatever the CPU could
-do (see the README's proof table, 2 x 32 threads holding a connection each).
+do; more cost CPU when Stripe answers at once (every thread runnable, contending for the
+GIL). The README's proof table has both (``python -m bench.bench checkout-latency``).
 
 Database connections. A Django thread holds its own connection (persistent for
 ``DB_CONN_MAX_AGE``), and PostgreSQL allows ``max_connections`` (100 by default, 3 reserved
-for superusers) for every host, ``run_worker`` cluster (Q_WORKERS + ~3) and management
-command together: 2 workers x 64 threads would not fit. So the threads of a worker share a
-pool of ``DB_POOL_SIZE`` connections (Django's psycopg_pool support, ``shop/settings.py``),
-and the checkout gives its connection back to the pool before each Stripe call
-(``orders/payment/driver.py``): a thread holds a connection only while it talks to the
-database, ~10 ms of each 0.65 s. 16 per worker is several times what a worker needs at its
-~50 checkouts/s; a thread that finds none free waits for one (up to ``DB_POOL_TIMEOUT``).
-A host then opens workers x DB_POOL_SIZE connections (2 x 16 = 32 here), and all hosts
-together must fit: sum of workers x DB_POOL_SIZE + clusters + ~10 spare <= max_connections -
+for superusers) for every host, ``run_worker`` cluster (Q_WORKERS + ~3, plus the
+reconciler's PAYMENTS_RECONCILE_CONCURRENCY threads) and management command together:
+2 workers x 64 threads would not fit. So the threads of a worker share a pool of
+``DB_POOL_SIZE`` connections (Django's psycopg_pool support, ``shop/settings.py``), and the
+checkout gives its connection back to the pool before each Stripe call
+(``orders/payment/driver.py``): a thread holds one only between its Stripe calls, a few tens
+of ms of each 0.65 s. 16 per worker is several times what a worker needs at its ~50
+checkouts/s; a thread that finds none free waits for one (up to ``DB_POOL_TIMEOUT``). A host
+then opens workers x DB_POOL_SIZE connections (2 x 16 = 32 here), and all hosts together must
+fit: the sum of workers x DB_POOL_SIZE + clusters + ~10 spare <= max_connections -
 superuser_reserved_connections. At startup this file logs the figure against the server's
-max_connections and warns when this host alone would not fit. Other pages that call Stripe
-(the 3-D Secure page, support actions) keep their connection through the call: few, and the
-pool's wait covers them. ``DB_POOL_SIZE=0`` turns the pool off (one connection per thread:
-then size ``threads`` to fit).
+max_connections and warns when this host alone would not fit. Past that, raise
+max_connections or put PgBouncer in transaction mode in front (not measured here). Other
+pages that call Stripe (the 3-D Secure page reads its PaymentIntent, support actions) keep
+their connection through the call: few, and the pool's wait covers them.
+``DB_POOL_SIZE=0`` turns the pool off (one connection per thread: then size ``threads`` so
+that they fit).
 
 Every setting can be overridden on the command line (``--bind``, ``--workers``,
 ``--threads``) or with ``WEB_WORKERS``, ``WEB_THREADS`` and ``DB_POOL_SIZE``.
