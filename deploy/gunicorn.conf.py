@@ -26,8 +26,9 @@ threads. A process here serves up to ~50 checkouts/s (one core each at most, sha
 PostgreSQL); at 300 ms per call a checkout holds its thread ~0.65 s when the CPU is free and
 longer when it is busy, so 50 x 0.65 = ~33 threads are the least, and 64 leave room for the
 queueing. Fewer threads cap throughput at workers x threads / 0.65 s whatever the CPU could
-do; more cost CPU when Stripe answers at once (every thread runnable, contending for the
-GIL). The README's proof table has both (``python -m bench.bench checkout-latency``).
+do. More are cheap while they share a pool of connections (below); when Stripe answers at
+once they are all runnable and contend for the GIL, a cost the benchmark could not tell
+from the machine's noise (README, ``python -m bench.bench checkout-latency``).
 
 Database connections. A Django thread holds its own connection (persistent for
 ``DB_CONN_MAX_AGE``), and PostgreSQL allows ``max_connections`` (100 by default, 3 reserved
@@ -37,8 +38,8 @@ reconciler's PAYMENTS_RECONCILE_CONCURRENCY threads) and management command toge
 ``DB_POOL_SIZE`` connections (Django's psycopg_pool support, ``shop/settings.py``), and the
 checkout gives its connection back to the pool before each Stripe call
 (``orders/payment/driver.py``): a thread holds one only between its Stripe calls, a few tens
-of ms of each 0.65 s. 16 per worker is several times what a worker needs at its ~50
-checkouts/s; a thread that finds none free waits for one (up to ``DB_POOL_TIMEOUT``). A host
+of ms of each 0.65 s. 16 per worker leave room (4 per worker already cost ~10% at 300 ms
+in the benchmark); a thread that finds none free waits for one (``DB_POOL_TIMEOUT``). A host
 then opens workers x DB_POOL_SIZE connections (2 x 16 = 32 here), and all hosts together must
 fit: the sum of workers x DB_POOL_SIZE + clusters + ~10 spare <= max_connections -
 superuser_reserved_connections. At startup this file logs the figure against the server's
