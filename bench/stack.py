@@ -19,11 +19,8 @@ from pathlib import Path
 from qworker.procs import children, descendants, start_time, title
 
 ROOT = Path(__file__).resolve().parent.parent
-PY = (
-    str(ROOT / ".venv" / "bin" / "python")
-    if (ROOT / ".venv" / "bin" / "python").exists()
-    else sys.executable
-)
+# The interpreter running the bench (or the tests): .venv's, or .venv313's on the newest Python.
+PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 VAR = ROOT / "var" / "bench"
@@ -303,6 +300,11 @@ def base_env(**overrides) -> dict:
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        # Production settings over plain http on loopback, against the stand-in on purpose.
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        DJANGO_SECURE_COOKIES="0",
+        DJANGO_SILENCED_SYSTEM_CHECKS="payments.E010",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )

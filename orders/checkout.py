@@ -13,7 +13,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from catalog import stock
 from catalog.models import Product
-from orders import clock, lease, policy
+from orders import clock, lease, logcontext, policy
 from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.payment import driver
@@ -82,6 +82,7 @@ def record_order(
             to_status=OrderStatus.PAYMENT_STARTING,
             details={"total": total, "idempotency_key": order.idempotency_key},
         )
+    logcontext.note_order(order)
     logger.info(
         "order recorded",
         extra={"order_id": order.pk, "idempotency_key": order.idempotency_key},
@@ -97,6 +98,18 @@ def place_order(
     The checkout token is unique, so a resubmitted form (double click, reload, second tab)
     fails to record a second order, whatever its cart holds now, and drives the first.
     """
+    with logcontext.scope():
+        return _place_order(
+            lines=lines,
+            email=email,
+            payment_method_id=payment_method_id,
+            checkout_token=checkout_token,
+        )
+
+
+def _place_order(
+    *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
+) -> Order:
     lease_token = lease.new_token()
     try:
         order = record_order(

@@ -10,7 +10,7 @@ import logging
 from django.db import transaction
 
 from catalog import stock
-from orders import clock
+from orders import clock, logcontext
 from orders.exceptions import InvalidTransition
 from orders.models import (
     PENDING_STATUSES,
@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 def lock_order(order_id: int) -> Order:
     """Lock and return the order row; call inside ``transaction.atomic()``."""
-    return Order.objects.select_for_update().get(pk=order_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    logcontext.note_order(order)
+    return order
 
 
 def _release_stock(order: Order) -> None:
@@ -87,6 +89,7 @@ def transition_locked(
     return order
 
 
+@logcontext.order_scope
 def transition_order(
     order_id: int, to_status: str, *, cause: str, reason: str = "", actor=None
 ) -> Order:

@@ -122,10 +122,56 @@ for _name in REFUND_EVENTS:
     WEBHOOK_SIGNALS[_name].disconnect(djstripe_event_handlers.handle_charge_event, sender=Event)
 
 
+# What dj-stripe logs, as errors and one with a full traceback, for a delivery it refuses
+# (a forged or stale signature, no signature, a body that is not an event). A refusal is the
+# endpoint doing its job: ``VerifiedWebhookView`` logs it as one warning line instead.
+DJSTRIPE_REFUSAL_MESSAGES = {
+    "djstripe.models.base": {"Failed to verify header"},
+    "djstripe.views": {"HTTP_STRIPE_SIGNATURE is missing", "Trigger object did not validate"},
+}
+
+
+class DropDjstripeRefusals(logging.Filter):
+    """Drop dj-stripe's own lines about a refused delivery (ours says it once)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in DJSTRIPE_REFUSAL_MESSAGES.get(record.name, ())
+
+
+_drop_refusals = DropDjstripeRefusals()
+for _logger_name in DJSTRIPE_REFUSAL_MESSAGES:
+    logging.getLogger(_logger_name).addFilter(_drop_refusals)
+
+
 class VerifiedWebhookView(ProcessWebhookView):
-    """dj-stripe's endpoint, minus its DEBUG-only override of the signing secret by header."""
+    """dj-stripe's endpoint, minus its DEBUG-only override of the signing secret by header.
+
+    A refused delivery (answered 400) is logged here as one warning, without a traceback
+    (and Django's own "Bad Request" line for it is skipped).
+    """
 
     def post(self, request, uuid):
         if "x-djstripe-webhook-secret" in request.headers:
-            return HttpResponseBadRequest("secret override header refused")
-        return super().post(request, uuid)
+            response = HttpResponseBadRequest("secret override header refused")
+        else:
+            response = super().post(request, uuid)
+        if response.status_code == 400:
+            logger.warning(
+                "webhook refused",
+                extra={
+                    "endpoint": str(uuid),
+                    "reason": _refusal_reason(request),
+                    "body_bytes": len(request.body),
+                    "remote_addr": request.META.get("REMOTE_ADDR", ""),
+                },
+            )
+            response._has_been_logged = True  # Django's log_response: this one is logged
+        return response
+
+
+def _refusal_reason(request) -> str:
+    if "x-djstripe-webhook-secret" in request.headers:
+        return "secret override header"
+    if "stripe-signature" not in request.headers:
+        return "no signature"
+    return "signature or body did not verify"

@@ -8,3 +8,6 @@ class ShopConfig(AppConfig):
 
     name = "shop"
     verbose_name = "Shop"
+
+    def ready(self):
+        from shop import checks  # noqa: F401  (registers the production checks)

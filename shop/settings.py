@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 
 from qworker.brokers import broker_settings
 
@@ -13,7 +14,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-demo-key-change-me" if DEBUG else None)
+# The demo's key, refused outside DEBUG by the system checks (payments.E011).
+DEMO_SECRET_KEY = "insecure-demo-key-change-me"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY if DEBUG else None)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Where the shop is reachable from Stripe's side (used to register webhooks locally).
@@ -36,7 +39,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "shop.middleware.RequestIdMiddleware",  # first: every later log line carries the request id
     "django.middleware.security.SecurityMiddleware",
+    "shop.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,8 +119,32 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 SESSION_ENGINE = "shop.sessions"  # database sessions, saved without a transaction of their own
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Production: HTTPS, cookies, headers (README "Running in production") -----------------
+# Every `check --deploy` warning is answered by a variable. Secure by default: with DEBUG off
+# the shop redirects to https, sends HSTS for a year and marks its cookies Secure unless told
+# otherwise; with DEBUG on (the demo, plain http on loopback) all of that is off.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+# Preloading is a promise to browsers that is slow to take back: opt in explicitly.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that terminates TLS: the header it sets and its value for https, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto:https. Unset: trust no header (a client
+# could forge it when nothing in front strips it).
+_proxy_ssl_header = env("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+_secure_cookies = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_secure_cookies)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_secure_cookies)
+# An operator may acknowledge a check for a reason of their own (e.g. a load test of the
+# stand-in with DEBUG off: payments.E010), by id, in DJANGO_SILENCED_SYSTEM_CHECKS.
+SILENCED_SYSTEM_CHECKS = env.list("DJANGO_SILENCED_SYSTEM_CHECKS", default=[])
+# --- end production ------------------------------------------------------------------------
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
@@ -152,7 +181,8 @@ STRIPE_TEST_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE
     # dj-stripe warns about a non-Stripe API host: that is the point of the stand-in.
-    SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_LOCAL_STAND_IN else []
+    if STRIPE_LOCAL_STAND_IN:
+        SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "djstripe.W002"]
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 
@@ -196,16 +226,63 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+# --- Logging (README "Running in production": log format) ----------------------------------
+# One line per event, once: JSON in production (every `extra` field and the request, order,
+# idempotency key and PaymentIntent of the work in progress, from orders.logcontext), or the
+# same fields as key=value after the message for people (the demo's default).
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+REQUEST_ID_HEADER = env("DJANGO_REQUEST_ID_HEADER", default="")  # e.g. X-Request-ID
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "orders.logcontext.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "shop.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) printed each django.* line a second time
+        # beside the root's: its lines go to the root handler alone.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "stripe": {"level": "WARNING"},
         "djstripe": {"level": "WARNING"},
     },
 }
+# --- end logging ---------------------------------------------------------------------------
+
+# --- Content-Security-Policy (django-csp 4.x; README "Running in production") ---------------
+# Nothing runs or loads but the shop's own files, the inline blocks carrying this response's
+# nonce, and Stripe.js with what Stripe's CSP guidance lists for it (its frames for 3-D Secure
+# and card fields, its API, m.stripe.network). shop.middleware adds the local stand-in's
+# origin when the shop talks to it, read at each request.
+_STRIPE_JS = ["https://js.stripe.com", "https://*.js.stripe.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE, *_STRIPE_JS],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:", "https://*.stripe.com"],
+        "connect-src": ["'self'", "https://api.stripe.com", "https://m.stripe.network"],
+        "frame-src": [*_STRIPE_JS, "https://hooks.stripe.com", "https://m.stripe.network"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# --- end Content-Security-Policy -----------------------------------------------------------

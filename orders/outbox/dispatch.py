@@ -9,7 +9,7 @@ import smtplib
 
 from django.db import DatabaseError, transaction
 
-from orders import clock, lease, policy
+from orders import clock, lease, logcontext, policy
 from orders.models import OrderEvent, OutboxMessage
 from orders.outbox import store
 from orders.outbox.effects import PERFORMERS, PermanentFailure
@@ -82,9 +82,15 @@ def _finish(
 
 def dispatch_outbox_message(message_id: int) -> str | None:
     """Perform one outbox message if it is due and nobody else holds it; return its new state."""
+    with logcontext.scope(outbox_id=message_id):
+        return _dispatch(message_id)
+
+
+def _dispatch(message_id: int) -> str | None:
     message = _claim(message_id)
     if message is None:
         return None
+    logcontext.note_order(message.order)
     perform = PERFORMERS[message.kind]
     try:
         result = perform(message)

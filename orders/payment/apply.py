@@ -8,13 +8,14 @@ final order, and money that arrives for an order that can no longer take it is r
 
 from django.db import transaction
 
-from orders import state
+from orders import logcontext, state
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
 from orders.timeline import record_event
 from stripe_gateway import PaymentIntentSnapshot
 
 
+@logcontext.order_scope
 def apply_payment_intent(
     order_id: int,
     pi: PaymentIntentSnapshot,
@@ -150,6 +151,7 @@ def _refund_unfulfillable(
     )
 
 
+@logcontext.order_scope
 def record_refund(
     order_id: int, *, payment_intent_id: str, refunded_total: int, refund_id: str, cause: str
 ) -> Order:

@@ -5,7 +5,7 @@ The reconciler's sweep (``payments.reconcile``), support's "reconcile now" and t
 """
 
 import stripe_gateway
-from orders import clock, policy
+from orders import clock, logcontext, policy
 from orders.models import Order
 from orders.payment import backoff, driver, unwind
 from stripe_gateway import GatewayError
@@ -13,9 +13,11 @@ from stripe_gateway import GatewayError
 GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled and nothing kept."
 
 
+@logcontext.order_scope
 def converge_order(order_id: int, *, lease_token: str | None = None) -> str:
     """Converge one order; return what happened to it (its final status or "still_pending")."""
     order = Order.objects.get(pk=order_id)
+    logcontext.note_order(order)
     if not order.is_pending:
         return "already_final"
     if policy.past_give_up(order):

@@ -11,7 +11,7 @@ import logging
 from django.db import DatabaseError, connection, transaction
 
 import stripe_gateway
-from orders import lease, policy, state
+from orders import lease, logcontext, policy, state
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
 from orders.payment import apply, backoff
@@ -34,6 +34,7 @@ def attach_payment_intent(
     The write and its timeline entry are one short transaction (the call is recorded even
     if another driver's PaymentIntent was recorded first).
     """
+    logcontext.note(payment_intent_id=payment_intent_id)
     with transaction.atomic():
         attached = Order.objects.filter(pk=order_id, payment_intent_id__isnull=True).update(
             payment_intent_id=payment_intent_id
@@ -148,6 +149,7 @@ def _confirm(
     return confirmed, note
 
 
+@logcontext.order_scope
 def drive_payment(
     order_id: int, *, cause: str, lease_token: str | None = None, leased_order: Order | None = None
 ) -> Order:
@@ -171,6 +173,7 @@ def drive_payment(
     result = note = None
     try:
         order = order or Order.objects.get(pk=order_id)
+        logcontext.note_order(order)
         if not order.is_pending or policy.past_give_up(order):
             return order
         if order.payment_intent_id is None:

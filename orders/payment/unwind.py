@@ -9,7 +9,7 @@ calling Stripe (we never confirm a PaymentIntent that is not on our row).
 from django.db import DatabaseError, transaction
 
 import stripe_gateway
-from orders import lease, state
+from orders import lease, logcontext, state
 from orders.models import Order, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
 from orders.payment import apply, backoff
@@ -17,6 +17,7 @@ from orders.timeline import record_stripe_call
 from stripe_gateway import OutcomeUnknown, RequestRejected
 
 
+@logcontext.order_scope
 def unwind_order(
     order_id: int, *, cause: str, reason: str, actor=None, lease_token: str | None = None
 ) -> Order:

@@ -23,7 +23,10 @@ def ids(messages) -> list[str]:
 
 
 def payments_messages(**kwargs) -> list[str]:
-    return [i for i in ids(run_checks(**kwargs)) if i and i.startswith("payments.")]
+    # As `manage.py check` reports them: less what the settings acknowledge (the suite's
+    # DEBUG-off stand-in, payments.E010, tested in tests/shop/test_production_settings.py).
+    messages = [m for m in run_checks(**kwargs) if not m.is_silenced()]
+    return [i for i in ids(messages) if i and i.startswith("payments.")]
 
 
 def policy(settings, **changes):
@@ -34,7 +37,9 @@ def policy(settings, **changes):
 @pytest.mark.django_db
 def test_the_suites_own_settings_pass_every_check_the_database_ones_included():
     assert payments_messages(databases=["default"]) == []
-    serious = [m for m in run_checks(databases=["default"]) if m.is_serious()]
+    serious = [
+        m for m in run_checks(databases=["default"]) if m.is_serious() and not m.is_silenced()
+    ]
     assert serious == []
 
 

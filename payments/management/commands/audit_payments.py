@@ -2,9 +2,10 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from payments.audit import audit_payments
+from payments.cli import EXIT_CODES_HELP, attention, usage_error
 from stripe_gateway import GatewayError
 
 
@@ -13,7 +14,8 @@ class Command(BaseCommand):
         "Hold recent PaymentIntents at Stripe against the orders and check the invariants: "
         "money without a paid order (I2), double charges (I1), paid orders without money (I3), "
         "stuck orders (I4), confirmation emails (I5). Prints each finding; exits 1 if any "
-        "invariant is broken. --fix repairs what is safe (attach, refund, cancel strays)."
+        "invariant is broken or Stripe cannot be read. --fix repairs what is safe (attach, "
+        "refund, cancel strays). " + EXIT_CODES_HELP
     )
 
     def add_arguments(self, parser):
@@ -30,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, fix, json: bool, max_payment_intents, **options):
         if max_payment_intents < 1:
-            raise CommandError("--max-payment-intents must be a positive number")
+            raise usage_error("--max-payment-intents must be a positive number")
         try:
             report = audit_payments(
                 fix=fix,
@@ -38,7 +40,7 @@ class Command(BaseCommand):
                 progress=lambda line: self.stderr.write(line),
             )
         except GatewayError as exc:
-            raise CommandError(f"Could not read from Stripe: {exc}") from exc
+            raise attention(f"Could not read from Stripe: {exc}") from exc
         if json:
             self.stdout.write(self._as_json(report))
         else:
@@ -49,7 +51,7 @@ class Command(BaseCommand):
                 f"{report.orders_checked} paid orders: {len(report.broken)} invariant violations."
             )
         if report.broken:
-            raise CommandError(f"{len(report.broken)} invariant violations", returncode=1)
+            raise attention(f"{len(report.broken)} invariant violations")
 
     @staticmethod
     def _as_json(report) -> str:

@@ -2,11 +2,11 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
+from payments.cli import EXIT_CODES_HELP, attention, parse_duration, usage_error
 from payments.health import format_duration, payments_health
-from payments.management.commands.reconcile_payments import parse_duration
 
 
 class Command(BaseCommand):
@@ -15,7 +15,8 @@ class Command(BaseCommand):
         "orders past the grace period, orders stuck past the deadline, failed refunds, the "
         "last reconciler run and the outbox backlog. Changes nothing. Exits 1 when an order "
         "is stuck past the deadline or a refund failed (money a customer is owed), so that "
-        "cron or a monitor can alert on it; 2 when the database cannot be read; 0 otherwise."
+        "cron or a monitor can alert on it, and when the database cannot be read. "
+        + EXIT_CODES_HELP
     )
 
     def add_arguments(self, parser):
@@ -38,25 +39,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, json: bool, stuck_after, limit, **options):
         if limit < 0:
-            raise CommandError("--limit must be 0 or a positive number")
-        after = parse_duration(stuck_after) if stuck_after is not None else None
+            raise usage_error("--limit must be 0 or a positive number")
+        after = (
+            parse_duration(stuck_after, option="--stuck-after") if stuck_after is not None else None
+        )
         if after is not None and not after:
-            raise CommandError("--stuck-after must be longer than 0s")
+            raise usage_error("--stuck-after must be longer than 0s")
         try:
             health = payments_health(stuck_after=after, attention_limit=limit)
         except DatabaseError as exc:
-            raise CommandError(
-                f"Could not read the orders from the database: {exc}", returncode=2
-            ) from exc
+            raise attention(f"Could not read the orders from the database: {exc}") from exc
         if json:
             self.stdout.write(self._as_json(health))
         else:
             self._as_text(health)
         if health.alerting:
-            raise CommandError(
+            raise attention(
                 f"{health.stuck} orders stuck past the deadline, "
-                f"{health.refunds_failed} failed refunds",
-                returncode=1,
+                f"{health.refunds_failed} failed refunds"
             )
 
     @staticmethod

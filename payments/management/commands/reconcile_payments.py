@@ -1,34 +1,18 @@
 """``manage.py reconcile_payments``: run the reconciler's sweep by hand."""
 
-from datetime import timedelta
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from orders.models import Order
+from payments.cli import EXIT_CODES_HELP, attention, parse_duration, usage_error
 from payments.reconcile import reconcile_pending_orders
-
-
-def parse_duration(value: str) -> timedelta:
-    """Parse '90s', '15m', '2h' or a plain number of seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    try:
-        if text and text[-1] in units:
-            seconds = float(text[:-1]) * units[text[-1]]
-        else:
-            seconds = float(text)
-    except ValueError:
-        raise CommandError(f"Invalid duration {value!r}: use e.g. 90s, 15m, 2h") from None
-    if seconds < 0:
-        raise CommandError(f"Invalid duration {value!r}: must not be negative")
-    return timedelta(seconds=seconds)
 
 
 class Command(BaseCommand):
     help = (
         "Push pending orders to their end: read each order's payment at Stripe and apply it, "
         "re-drive payments whose outcome is unknown, and unwind orders past the give-up "
-        "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed."
+        "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed. "
+        + EXIT_CODES_HELP
     )
 
     def add_arguments(self, parser):
@@ -57,14 +41,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, order, older_than, dry_run, limit, **options):
         if limit is not None and limit < 1:
-            raise CommandError("--limit must be a positive number")
+            raise usage_error("--limit must be a positive number")
         if order and older_than is not None:
-            raise CommandError(
+            raise usage_error(
                 "--older-than cannot be combined with --order: named orders are taken at any age"
             )
+        age = parse_duration(older_than, option="--older-than") if older_than is not None else None
         order_ids = [self._resolve(ref) for ref in order] or None
         summary = reconcile_pending_orders(
-            older_than=parse_duration(older_than) if older_than is not None else None,
+            older_than=age,
             order_ids=order_ids,
             dry_run=dry_run,
             max_orders=limit,
@@ -80,7 +65,7 @@ class Command(BaseCommand):
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())) or "none due"
         self.stdout.write(f"Reconciled {summary.examined} orders ({outcomes}).")
         if summary.failed:
-            raise CommandError(f"{summary.failed} orders could not be reconciled", returncode=1)
+            raise attention(f"{summary.failed} orders could not be reconciled")
 
     def _resolve(self, ref: str) -> int:
         query = Order.objects.filter(reference=ref.upper())
@@ -88,5 +73,5 @@ class Command(BaseCommand):
             query = Order.objects.filter(pk=int(ref))
         order_id = query.values_list("pk", flat=True).first()
         if order_id is None:
-            raise CommandError(f"No order {ref!r}")
+            raise usage_error(f"No order {ref!r}")
         return order_id

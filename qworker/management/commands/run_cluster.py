@@ -1,5 +1,6 @@
 """``manage.py run_cluster``: one django-q2 cluster with the wedge-detecting sentinel."""
 
+import math
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,14 +8,22 @@ from django.core.management.base import BaseCommand, CommandError
 from qworker.healing import IncompatibleDjangoQ
 from qworker.runner import run_cluster
 
+# Exit codes of every command: 0 all well, 1 a human is needed, 2 bad usage (README).
+EXIT_USAGE = 2
+LONGEST_SECONDS = 86_400.0
+
 
 def positive_seconds(value: str) -> float:
+    """Parse a number of seconds, strictly: finite, above 0, at most a day (exit 2 if not)."""
     try:
         seconds = float(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise CommandError(f"{value!r}: must be more than 0 seconds")
+        raise CommandError(f"{value!r} is not a number of seconds", returncode=EXIT_USAGE) from None
+    if not math.isfinite(seconds) or not 0 < seconds <= LONGEST_SECONDS:
+        raise CommandError(
+            f"{value!r}: must be more than 0 and at most {LONGEST_SECONDS:g} seconds",
+            returncode=EXIT_USAGE,
+        )
     return seconds
 
 
