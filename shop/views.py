@@ -101,7 +101,7 @@ def cart_detail(request):
 def bad_request(request, exception):
     """A request we could not take (e.g. the session ended under it): say what stands."""
     # No request context, as for the 500 page: the session itself may be what failed.
-    return HttpResponseBadRequest(render_to_string("shop/400.html"))
+    return HttpResponseBadRequest(render_to_string("shop/400.html", _nonce(request)))
 
 
 def page_not_found(request, exception):
@@ -111,4 +111,9 @@ def page_not_found(request, exception):
 
 def server_error(request):
     # No request context: context processors may need the database that just failed.
-    return HttpResponseServerError(render_to_string("shop/500.html"))
+    return HttpResponseServerError(render_to_string("shop/500.html", _nonce(request)))
+
+
+def _nonce(request) -> dict:
+    """This response's CSP nonce, for the error pages' inline style (no request context)."""
+    return {"csp_nonce": getattr(request, "csp_nonce", "")}
