@@ -28,6 +28,7 @@ def pay(
     email="ann@example.com",
     pm=None,
     signature=None,
+    **headers,
 ):
     return client.post(
         "/checkout/",
@@ -37,4 +38,5 @@ def pay(
             "checkout_token": token or client.token,
             "cart_signature": signature or getattr(client, "signature", ""),
         },
+        **headers,
     )
