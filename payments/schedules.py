@@ -11,6 +11,8 @@ SCHEDULES = [
     ("reconcile-payments", "payments.tasks.reconcile_payments", 1),
     ("dispatch-outbox", "orders.tasks.dispatch_due_outbox", 1),
     ("audit-payments", "payments.tasks.audit_payments", 60),
+    # Proves a worker runs tasks: /healthz answers 503 once it is older than a few minutes.
+    ("worker-heartbeat", "qworker.heartbeat.beat", 1),
 ]
 
 

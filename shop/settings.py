@@ -144,6 +144,12 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_secure_cooki
 # An operator may acknowledge a check for a reason of their own (e.g. a load test of the
 # stand-in with DEBUG off: payments.E010), by id, in DJANGO_SILENCED_SYSTEM_CHECKS.
 SILENCED_SYSTEM_CHECKS = env.list("DJANGO_SILENCED_SYSTEM_CHECKS", default=[])
+# The load balancer probes /healthz over plain http: no redirect for it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# /healthz answers 503 when no worker ran its heartbeat task for this long (seconds).
+HEALTHZ_HEARTBEAT_MAX_AGE = env.int("HEALTHZ_HEARTBEAT_MAX_AGE", default=180)
+# Bearer token that /metrics asks for; unset, /metrics answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # --- end production ------------------------------------------------------------------------
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

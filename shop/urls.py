@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from shop import views
+from shop import health, views
 
 shop_patterns = [
     path("", views.product_list, name="product_list"),
@@ -22,6 +22,10 @@ urlpatterns = [
     # signing-secret override header.
     path("stripe/", include("payments.urls")),
     path("admin/", admin.site.urls),
+    # Operations: the load balancer's probe and the monitor's scrape (README "Running in
+    # production"); neither needs a login, /metrics a bearer token.
+    path("healthz", health.healthz, name="healthz"),
+    path("", include("payments.metrics_urls")),
 ]
 
 handler400 = "shop.views.bad_request"
