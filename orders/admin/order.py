@@ -22,15 +22,6 @@ from orders.support import selectors
 
 logger = logging.getLogger(__name__)
 
-STATUS_COLOURS = {
-    OrderStatus.PAYMENT_STARTING: "#b26a00",
-    OrderStatus.REQUIRES_ACTION: "#b26a00",
-    OrderStatus.PAID: "#1b5e20",
-    OrderStatus.PAYMENT_FAILED: "#b71c1c",
-    OrderStatus.CANCELED: "#555",
-    OrderStatus.REFUNDED: "#0d47a1",
-}
-
 
 def _stripe_dashboard_url(payment_intent_id: str | None) -> str:
     """The PaymentIntent's page in the Stripe dashboard; "" with the local stand-in."""
@@ -151,9 +142,8 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, order: Order) -> str:
         return format_html(
-            '<strong class="order-status order-status-{}" style="color:{}">{}</strong>',
+            '<strong class="order-status order-status-{}">{}</strong>',
             order.status,
-            STATUS_COLOURS.get(order.status, "inherit"),
             order.get_status_display(),
         )
 
