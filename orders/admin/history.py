@@ -18,6 +18,7 @@ from orders.admin.readonly import ReadOnlyMixin
 from orders.exceptions import ActionRefused
 from orders.models import OrderEvent, OutboxMessage, UnmatchedPaymentEvent
 from orders.support import unmatched
+from orders.support.explain import explain_text
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,19 @@ class OutboxMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "attempts",
         "available_at",
         "done_at",
-        "last_error",
+        "last_error_explained",
     )
     list_filter = ("state", "kind")
     search_fields = ("order__reference", "order__email")
     list_select_related = ("order",)
     actions = None
+
+    @admin.display(description="last error")
+    def last_error_explained(self, message: OutboxMessage) -> str:
+        """The last failure in plain words; Stripe's own text folded away under it."""
+        retrying = message.state == OutboxMessage.State.PENDING
+        explained = explain_text(message.last_error, retrying=retrying)
+        return explained.html() if explained.plain else "—"
 
 
 class AttachEventForm(forms.Form):

@@ -123,7 +123,7 @@ def explain_text(text: str, *, retrying: bool = True) -> Explained:
 
 
 def _plain_for_text(text: str) -> str:
-    if text.startswith("database error"):
+    if "database error" in text[:40]:
         return DATABASE
     if text.startswith("payment still ") or "cannot cancel yet" in text:
         return IN_PROGRESS

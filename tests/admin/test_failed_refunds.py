@@ -40,7 +40,7 @@ def test_retry_after_stripe_saved_its_errors_uses_a_new_key_refunds_once_and_tur
     stripe_says.server_error("/v1/refunds", times=MAX_ATTEMPTS)
     message = refund_that_gives_up(support_client, order, clock)
     # The staff's first message says what happened in plain words, detail folded away.
-    [first] = said(message.first_response)
+    [first] = said(message.first_response)  # the first attempt failed; the outbox retries
     assert first.startswith("Refund of €15.00 queued")
     assert stripe_api.refunds(order.payment_intent_id) == []
     # Every attempt got a saved 500: the key after the last one is a new one.
@@ -133,3 +133,23 @@ def test_retry_refund_is_refused_without_a_failed_refund_and_without_the_permiss
     support_user.user_permissions.add(Permission.objects.get(codename="view_order"))
     client.force_login(support_user)
     assert act(client, order, "resolve_refund", reason="x").status_code == 403
+
+
+def test_raw_errors_on_the_outbox_list_and_the_health_page_are_folded_away(
+    support_client, checkout, stripe_says, clock
+):
+    from payments.models import ReconcilerRun
+
+    order = checkout()
+    stripe_says.server_error("/v1/refunds", times=MAX_ATTEMPTS)
+    message = refund_that_gives_up(support_client, order, clock)
+    assert "APIError" in message.last_error
+    outbox_list = support_client.get(reverse("admin:orders_outboxmessage_changelist"))
+    visible = FOLDED.sub("", outbox_list.content.decode())
+    assert "Stripe had a problem of its own" in visible and "APIError" not in visible
+
+    raw = 'order 7: database error: connection to server at "127.0.0.1", port 5432 failed'
+    ReconcilerRun.objects.create(started_at=clock(), finished_at=clock(), errors=[raw])
+    health = support_client.get(reverse("admin:payments_health")).content.decode()
+    assert "Our own database failed" in FOLDED.sub("", health)
+    assert "port 5432" not in FOLDED.sub("", health) and "port 5432" in health
