@@ -123,7 +123,9 @@ def _reconcile(request, order: Order, data: dict) -> tuple[int, str]:
 
 def _reconcile_outcome(reference: str, result) -> tuple[int, str]:
     """The message for a finished background reconcile (plain words, detail folded away)."""
-    status = OrderStatus(result.details.get("status", OrderStatus.PAYMENT_STARTING))
+    if "status" not in result.details:  # the check could not even be queued
+        return messages.WARNING, f"Order {reference}: {result.message}"
+    status = OrderStatus(result.details["status"])
     if status.value not in PENDING_STATUSES:
         return messages.SUCCESS, f"Order {reference} is now {status.label.lower()}."
     error = result.details.get("error") or result.details.get("last_error") or ""

@@ -10,16 +10,23 @@ attachment is written in the order's timeline too.
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from orders import clock
 from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
-from orders.payment.apply import apply_payment_intent
+from orders.payment.apply import apply_payment_intent, record_refund
 from orders.state import lock_order
 from orders.support.explain import explain_error
 from orders.timeline import record_event
-from stripe_gateway import GatewayError, PaymentIntentSnapshot, retrieve_payment_intent
+from stripe_gateway import (
+    GatewayError,
+    PaymentIntentSnapshot,
+    list_refunds,
+    refunded_total,
+    retrieve_payment_intent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +67,9 @@ def check_belongs(order: Order, pi: PaymentIntentSnapshot) -> None:
             f"for {order.total_amount / 100:.2f} {order.currency.upper()}: they cannot be the "
             "same purchase."
         )
-    named = pi.metadata.get("order_reference") or ""
-    if (named and named != ref) or (pi.order_id is not None and pi.order_id != order.pk):
+    ours = pi.metadata.get("shop") == settings.STRIPE_METADATA_TAG
+    named = (pi.metadata.get("order_reference") or "") if ours else ""
+    if ours and ((named and named != ref) or (pi.order_id is not None and pi.order_id != order.pk)):
         raise ActionRefused(
             f"Payment {pi.id} names another order ({named or pi.order_id}), not {ref}."
         )
@@ -103,6 +111,8 @@ def attach_unmatched_event(
         raise ActionRefused(f"There is no order {reference or '(none given)'}.")
     try:
         pi = retrieve_payment_intent(pi_id)
+        # Refunds made in the Stripe dashboard are booked too (a charge.refunded event).
+        refunded = refunded_total(list_refunds(pi_id)) if pi.succeeded else 0
     except GatewayError as exc:
         explained = explain_error(exc, retrying=False)
         raise ActionRefused(
@@ -115,6 +125,8 @@ def attach_unmatched_event(
         # Lock order: the event, then the order (no other path locks events).
         event = UnmatchedPaymentEvent.objects.select_for_update().get(pk=event_id)
         if event.resolved:
+            if event.resolution == event.Resolution.ATTACHED and event.order_id == order.pk:
+                return event, Order.objects.get(pk=order.pk)  # a double submit won the race
             raise _already_resolved(event)
         order = lock_order(order.pk)
         check_belongs(order, pi)  # as it stands now, under the lock
@@ -134,6 +146,14 @@ def attach_unmatched_event(
             actor=actor,
         )
         order = apply_payment_intent(order.pk, pi, cause=ATTACH_CAUSE)
+        if refunded:
+            order = record_refund(
+                order.pk,
+                payment_intent_id=pi.id,
+                refunded_total=refunded,
+                refund_id="",
+                cause=ATTACH_CAUSE,
+            )
         event.resolved = True
         event.resolution = event.Resolution.ATTACHED
         event.resolved_at = clock.now()

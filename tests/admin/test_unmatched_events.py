@@ -175,3 +175,19 @@ def test_resolving_needs_the_permission(client, support_user, unmatched_payment)
     assert resolve(client, event, "dismiss", reason="no").status_code == 403
     event.refresh_from_db()
     assert not event.resolved
+
+
+def test_attaching_a_payment_refunded_in_the_dashboard_books_the_refund_too(
+    support_client, unmatched_payment, make_order, stripe_api
+):
+    event, pm = unmatched_payment()
+    stripe_api.refund(event.payment_intent_id, 1500)
+    order = make_order(
+        status=OrderStatus.PAYMENT_STARTING, payment_intent_id=None, payment_method_id=pm
+    )
+    response = resolve(
+        support_client, event, "attach", order_reference=order.reference, reason="dashboard refund"
+    )
+    assert said(response)[0].endswith("which is now refunded.")
+    order.refresh_from_db()
+    assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, 1500)
