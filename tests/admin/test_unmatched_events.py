@@ -1,7 +1,11 @@
 """Stripe events no order matched: support attaches one to its order or dismisses it, audited."""
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from orders.models import OrderEvent, OrderStatus, OutboxMessage, UnmatchedPaymentEvent
@@ -141,6 +145,9 @@ def test_dismiss_needs_a_reason_keeps_who_when_why_and_turns_health_green(
     support_client, support_user, unmatched_payment
 ):
     event, _ = unmatched_payment()
+    with pytest.raises(CommandError, match="1 unmatched Stripe events") as alert:
+        call_command("payments_report", stdout=StringIO())
+    assert alert.value.returncode == 1
     refused = resolve(support_client, event, "dismiss", reason="  ")
     assert said(refused) == ["Not done: Reason: This field is required."]
     event.refresh_from_db()
@@ -156,6 +163,7 @@ def test_dismiss_needs_a_reason_keeps_who_when_why_and_turns_health_green(
     )
     assert event.resolved_at is not None
     assert not payments_health().alerting
+    call_command("payments_report", stdout=StringIO())  # exits 0: nothing needs a human
     page = support_client.get(
         reverse("admin:orders_unmatchedpaymentevent_change", args=[event.pk])
     ).content.decode()
