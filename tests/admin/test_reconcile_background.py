@@ -11,7 +11,6 @@ import threading
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from orders import clock as order_clock
@@ -43,25 +42,6 @@ class GatedStripe(StripeHTTPClient):
             return super().request(method, url, headers, post_data)
         finally:
             self.log.append("stripe:done")
-
-
-@pytest.fixture
-def worker_queue(monkeypatch):
-    """django-q2 as in production (tasks wait in the database broker), run by the test."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-
-    def run() -> list[str]:
-        ran = []
-        for queued in OrmQ.objects.order_by("pk"):
-            task = queued.task
-            func = task["func"]
-            module, _, name = func.rpartition(".")
-            getattr(__import__(module, fromlist=[name]), name)(*task["args"], **task["kwargs"])
-            ran.append(func)
-            queued.delete()
-        return ran
-
-    return run
 
 
 @pytest.fixture
