@@ -22,4 +22,11 @@ class InvalidTransition(OrderError):
 
 
 class ActionRefused(OrderError):
-    """A staff action is not allowed in the order's current state."""
+    """A staff action is not allowed in the order's current state.
+
+    ``detail``: technical text behind the message (an error from Stripe), shown folded away.
+    """
+
+    def __init__(self, message: str = "", *, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail

@@ -214,6 +214,8 @@ class OutboxMessage(models.Model):
         PENDING = "pending", "Pending"
         SENT = "sent", "Done"
         FAILED = "failed", "Failed (gave up)"
+        # Staff settled a failed message outside the shop (orders.support.refunds).
+        RESOLVED = "resolved", "Resolved outside the shop"
 
     order = models.ForeignKey(Order, related_name="outbox", on_delete=models.CASCADE)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -250,7 +252,15 @@ class OutboxMessage(models.Model):
 
 
 class UnmatchedPaymentEvent(models.Model):
-    """A Stripe event or PaymentIntent that names no order we know: kept for staff, not a crash."""
+    """A Stripe event or PaymentIntent that names no order we know: kept for staff, not a crash.
+
+    Support resolves it (``orders.support.unmatched``): attached to the order it belongs to,
+    or dismissed with a reason; who, when and why are kept on the row.
+    """
+
+    class Resolution(models.TextChoices):
+        ATTACHED = "attached", "Attached to an order"
+        DISMISSED = "dismissed", "Dismissed"
 
     received_at = models.DateTimeField(db_index=True)
     source = models.CharField(max_length=32)
@@ -258,9 +268,39 @@ class UnmatchedPaymentEvent(models.Model):
     event_type = models.CharField(max_length=255, blank=True)
     details = models.JSONField(default=dict, blank=True)
     resolved = models.BooleanField(default=False)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution_reason = models.TextField(blank=True)
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attached_stripe_events",
+        help_text="The order support attached this event to.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = [
+            (
+                "resolve_unmatchedpaymentevent",
+                "Can attach an unmatched Stripe event to an order or dismiss it",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.source} {self.stripe_id}"
+
+    @property
+    def payment_intent_id(self) -> str:
+        """The PaymentIntent the event is about ("" if it names none)."""
+        candidates = (self.details.get("object_id"), self.stripe_id)
+        return next((c for c in candidates if isinstance(c, str) and c.startswith("pi_")), "")

@@ -21,6 +21,7 @@ SUPPORT_PERMISSIONS = (
     ("orders", "cancel_order"),
     ("orders", "refund_order"),
     ("orders", "resend_confirmation"),
+    ("orders", "resolve_unmatchedpaymentevent"),
     ("payments", "view_reconcilerrun"),
 )
 

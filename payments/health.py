@@ -72,8 +72,9 @@ class PaymentsHealth:
 
     @property
     def alerting(self) -> bool:
-        """Whether a monitor should page someone: orders stuck past the deadline or money owed."""
-        return bool(self.stuck or self.refunds_failed)
+        """Whether a monitor should page someone: orders stuck past the deadline, money owed,
+        or money at Stripe that no order claims (until support attaches or dismisses it)."""
+        return bool(self.stuck or self.refunds_failed or self.unmatched_unresolved)
 
     def as_dict(self) -> dict:
         def seconds(value: timedelta | None) -> int | None:

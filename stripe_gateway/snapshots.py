@@ -18,6 +18,13 @@ def _as_dict(data: Any) -> dict:
     return data.to_dict() if hasattr(data, "to_dict") else data
 
 
+def _id_of(value: Any) -> str:
+    """The id of a field that is an id, or an expanded object, or missing."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
 @dataclass(frozen=True)
 class PaymentIntentSnapshot:
     id: str
@@ -29,6 +36,8 @@ class PaymentIntentSnapshot:
     client_secret: str = ""
     last_error_code: str = ""
     last_error_message: str = ""
+    payment_method: str = ""
+    receipt_email: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -89,6 +98,8 @@ class PaymentIntentSnapshot:
             client_secret=data.get("client_secret") or "",
             last_error_code=error.get("code") or error.get("decline_code") or "",
             last_error_message=error.get("message") or "",
+            payment_method=_id_of(data.get("payment_method")),
+            receipt_email=data.get("receipt_email") or "",
         )
 
 

@@ -219,3 +219,28 @@ def stripe_requests_match_openapi():
         yield refused
     if refused:
         pytest.fail("\n".join(str(exc) for exc in refused), pytrace=False)
+
+
+@pytest.fixture
+def worker_queue(monkeypatch):
+    """django-q2 as in production (tasks wait in the database broker), run when the test says.
+
+    Calling it runs every queued task in this thread, oldest first, as the worker would, and
+    returns their dotted names.
+    """
+    from django.utils.module_loading import import_string
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+    def run() -> list[str]:
+        ran = []
+        for queued in OrmQ.objects.order_by("pk"):
+            task = queued.task
+            import_string(task["func"])(*task["args"], **task["kwargs"])
+            ran.append(task["func"])
+            queued.delete()
+        return ran
+
+    return run

@@ -14,8 +14,10 @@ from django.contrib import messages
 from django.http import HttpRequest
 
 from catalog.templatetags.money import money
-from orders.models import Order, OrderStatus, OutboxMessage
+from orders.models import PENDING_STATUSES, Order, OrderStatus, OutboxMessage
 from orders.support import actions as support
+from orders.support import reconcile, refunds
+from orders.support.explain import Explained, explain_text
 
 
 def _new_request_token() -> str:
@@ -91,19 +93,51 @@ class SupportAction:
 
 
 def _reconcile(request, order: Order, data: dict) -> tuple[int, str]:
-    order = support.reconcile_now(
+    """Queue the check to the worker and answer at once; the order page refreshes until done."""
+    asked = reconcile.request_reconcile(
         order_id=order.pk,
         actor=request.user,
         reason=data["reason"],
         request_token=data["request_token"],
     )
-    if order.is_pending:
+    ref = asked.order.reference
+    result = asked.result()
+    if result is not None:  # already done (a synchronous worker, or a replayed submission)
+        return _reconcile_outcome(ref, result)
+    if asked.state == reconcile.BUSY:
         return messages.WARNING, (
-            f"Order {order.reference} is still {order.get_status_display().lower()}"
-            f"{': ' + order.last_error if order.last_error else ''}. The reconciler keeps trying; "
-            "nothing more was charged."
+            f"Order {ref} is being worked on right now (by the checkout, a webhook or the "
+            "reconciler), so no second check was queued. Reload this page in a moment to see "
+            "where it stands."
         )
-    return messages.SUCCESS, f"Order {order.reference} is now {order.get_status_display().lower()}."
+    if asked.state in (reconcile.ALREADY_RUNNING, reconcile.ALREADY_REQUESTED):
+        return messages.INFO, (
+            f"A check of order {ref} with Stripe is already running; this page refreshes "
+            "until it is done."
+        )
+    return messages.SUCCESS, (
+        f"Check of order {ref} with Stripe requested: it runs in the background and this page "
+        "refreshes until it is done."
+    )
+
+
+def _reconcile_outcome(reference: str, result) -> tuple[int, str]:
+    """The message for a finished background reconcile (plain words, detail folded away)."""
+    if "status" not in result.details:  # the check could not even be queued
+        return messages.WARNING, f"Order {reference}: {result.message}"
+    status = OrderStatus(result.details["status"])
+    if status.value not in PENDING_STATUSES:
+        return messages.SUCCESS, f"Order {reference} is now {status.label.lower()}."
+    error = result.details.get("error") or result.details.get("last_error") or ""
+    explained = explain_text(error)
+    if not explained.plain:
+        explained = Explained(
+            "Stripe has not settled the payment yet; nothing more was charged and the shop "
+            "keeps checking."
+        )
+    return messages.WARNING, explained.html(
+        before=f"Order {reference} is still {status.label.lower()}."
+    )
 
 
 def _cancel(request, order: Order, data: dict) -> tuple[int, str]:
@@ -132,7 +166,10 @@ def _refund(request, order: Order, data: dict) -> tuple[int, str]:
     if message.state == OutboxMessage.State.SENT:
         return messages.SUCCESS, f"Refund of {amount} made at Stripe for {order.reference}."
     if message.state == OutboxMessage.State.FAILED:
-        return messages.ERROR, f"Refund of {amount} failed: {message.last_error}"
+        return messages.ERROR, explain_text(message.last_error, retrying=False).html(
+            before=f"Refund of {amount} failed.",
+            after="Use “Retry refund” or “Mark refund resolved outside the shop” below.",
+        )
     return messages.SUCCESS, (
         f"Refund of {amount} queued for {order.reference}; it is retried until Stripe confirms it."
     )
@@ -146,6 +183,44 @@ def _resend(request, order: Order, data: dict) -> tuple[int, str]:
         request_token=data["request_token"],
     )
     return messages.SUCCESS, f"Confirmation email of {order.reference} sent again to {order.email}."
+
+
+def _retry_refund(request, order: Order, data: dict) -> tuple[int, str]:
+    retried = refunds.retry_failed_refunds(
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
+    )
+    total = money(sum(int(m.payload.get("amount", 0)) for m in retried), order.currency)
+    states = set(
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in retried]).values_list("state", flat=True)
+    )
+    if states == {OutboxMessage.State.SENT}:
+        return messages.SUCCESS, f"Refund of {total} made at Stripe for {order.reference}."
+    if OutboxMessage.State.FAILED in states:
+        last = OutboxMessage.objects.filter(pk__in=[m.pk for m in retried]).last()
+        return messages.ERROR, explain_text(last.last_error if last else "", retrying=False).html(
+            before=f"The retried refund of {total} failed again.",
+        )
+    return messages.SUCCESS, (
+        f"Refund of {total} for {order.reference} queued again; the shop retries it until Stripe "
+        "confirms it."
+    )
+
+
+def _resolve_refund(request, order: Order, data: dict) -> tuple[int, str]:
+    resolved = refunds.resolve_failed_refunds(
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
+    )
+    total = money(sum(int(m.payload.get("amount", 0)) for m in resolved), order.currency)
+    return messages.SUCCESS, (
+        f"Failed refund of {total} for {order.reference} marked resolved outside the shop; "
+        "nothing was sent to Stripe."
+    )
 
 
 SUPPORT_ACTIONS: dict[str, SupportAction] = {
@@ -188,6 +263,26 @@ SUPPORT_ACTIONS: dict[str, SupportAction] = {
             applies=lambda order: order.status == OrderStatus.PAID,
             not_applicable="only a paid order has a confirmation",
             perform=_resend,
+        ),
+        SupportAction(
+            name="retry_refund",
+            label="Retry refund",
+            permission="orders.refund_order",
+            form_class=ActionForm,
+            applies=refunds.has_failed_refund,
+            not_applicable="no refund of this order failed",
+            perform=_retry_refund,
+            confirm="Send the failed refund to Stripe again?",
+        ),
+        SupportAction(
+            name="resolve_refund",
+            label="Mark refund resolved outside the shop",
+            permission="orders.refund_order",
+            form_class=ActionForm,
+            applies=refunds.has_failed_refund,
+            not_applicable="no refund of this order failed",
+            perform=_resolve_refund,
+            confirm="Mark the failed refund settled outside the shop? Nothing is sent to Stripe.",
         ),
     )
 }

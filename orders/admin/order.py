@@ -19,8 +19,12 @@ from orders.exceptions import ActionRefused
 from orders.models import Order, OrderLine, OrderStatus
 from orders.support import actions as support
 from orders.support import selectors
+from orders.support.explain import explain_text
 
 logger = logging.getLogger(__name__)
+
+# How often the order page reloads itself while a requested reconcile runs in the background.
+RECONCILE_REFRESH_SECONDS = 3
 
 
 def _stripe_dashboard_url(payment_intent_id: str | None) -> str:
@@ -28,6 +32,19 @@ def _stripe_dashboard_url(payment_intent_id: str | None) -> str:
     if not payment_intent_id or not settings.STRIPE_DASHBOARD_URL:
         return ""
     return f"{settings.STRIPE_DASHBOARD_URL}/payments/{payment_intent_id}"
+
+
+def refused_message(label: str, exc: ActionRefused) -> str:
+    """An action's refusal for the page: its sentence, any technical detail folded away."""
+    if not exc.detail:
+        return f"{label} refused: {exc}"
+    return format_html(
+        '{} refused: {} <details class="technical-detail"><summary>Technical detail</summary>'
+        "<code>{}</code></details>",
+        label,
+        str(exc),
+        exc.detail,
+    )
 
 
 class StuckFilter(admin.SimpleListFilter):
@@ -111,7 +128,7 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "idempotency_key",
                     "payment_method_id",
                     ("attempts", "next_reconcile"),
-                    "last_error",
+                    "last_error_explained",
                     "lease_until",
                 ),
             },
@@ -131,7 +148,7 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "payment_method_id",
         "attempts",
         "next_reconcile",
-        "last_error",
+        "last_error_explained",
         "lease_until",
     )
     change_form_template = "admin/orders/order/change_form.html"
@@ -180,6 +197,12 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             order.payment_intent_id,
         )
 
+    @admin.display(description="last error")
+    def last_error_explained(self, order: Order) -> str:
+        """The last failed attempt in plain words; Stripe's own text folded away under it."""
+        explained = explain_text(order.last_error, retrying=order.is_pending)
+        return explained.html() if explained.plain else "—"
+
     # --- the order page: timeline and actions
 
     def get_urls(self):
@@ -223,6 +246,8 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "refundable": money(refundable, order.currency),
             "timeline": selectors.order_timeline(order),
             "stripe_dashboard_url": _stripe_dashboard_url(order.payment_intent_id),
+            "reconcile_status": selectors.reconcile_status(order),
+            "refresh_seconds": RECONCILE_REFRESH_SECONDS,
         }
 
     def support_action_view(self, request, object_id: str, action: str):
@@ -242,7 +267,7 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             try:
                 level, text = spec.perform(request, order, form.cleaned_data)
             except ActionRefused as exc:
-                level, text = messages.ERROR, f"{spec.label} refused: {exc}"
+                level, text = messages.ERROR, refused_message(spec.label, exc)
         else:
             level, text = messages.ERROR, f"{spec.label} not done: {form.error_summary()}"
         logger.info(

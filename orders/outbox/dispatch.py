@@ -53,13 +53,14 @@ def _finish(
             OutboxMessage.objects.select_for_update().select_related("order").get(pk=message.pk)
         )
         message.lease_until = None
+        if key_spent:
+            # Stripe would replay this answer for the key: the next attempt (an automatic one,
+            # or staff's retry of a message that gave up) uses a new one (a refund is first
+            # looked up by its outbox id, so none is made twice).
+            message.key_round += 1
         if state == OutboxMessage.State.PENDING:
             message.available_at = now + policy.retry_delay(message.attempts)
             message.last_error = error[:2000]
-            if key_spent:
-                # Stripe would replay this answer for the key: the next attempt uses a new
-                # one (a refund is first looked up by its outbox id, so none is made twice).
-                message.key_round += 1
         else:
             message.state = state
             message.done_at = now
@@ -74,9 +75,15 @@ def _finish(
                 message=(
                     f"{message.get_kind_display()}: done"
                     if state == OutboxMessage.State.SENT
-                    else f"{message.get_kind_display()}: {state} ({error})"
+                    else f"{message.get_kind_display()}: {state}"
                 ),
-                details={"outbox_id": message.pk, "attempts": message.attempts, **(result or {})},
+                # The raw error goes in the details, which staff see folded away.
+                details={
+                    "outbox_id": message.pk,
+                    "attempts": message.attempts,
+                    **({"error": error[:500]} if error else {}),
+                    **(result or {}),
+                },
             )
 
 

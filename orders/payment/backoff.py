@@ -64,8 +64,9 @@ def note_attempt_failed(
                 order,
                 kind=OrderEvent.Kind.RECONCILE,
                 cause=cause,
-                message=f"Outcome unknown, will retry in {int(delay.total_seconds())}s: {error}",
-                details={"attempts": order.attempts},
+                # The raw error goes in the details, which staff see folded away.
+                message=f"Outcome unknown, will retry in {int(delay.total_seconds())}s.",
+                details={"attempts": order.attempts, "error": error[:500]},
             )
     except DatabaseError:
         logger.warning("could not record failed attempt", extra={"order_id": order_id})

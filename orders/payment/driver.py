@@ -230,6 +230,6 @@ def _handle_rejected(order_id: int, exc: RequestRejected, *, cause: str) -> None
                 order,
                 kind=OrderEvent.Kind.STRIPE,
                 cause=cause,
-                message=f"Stripe rejected a request: {exc}",
-                details={"http_status": exc.http_status, "code": exc.code},
+                message="Stripe rejected a request.",
+                details={"http_status": exc.http_status, "code": exc.code, "error": str(exc)},
             )

@@ -13,6 +13,7 @@ from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox, queued_refund_total
 from orders.payment import converge, unwind
 from orders.state import lock_order
+from orders.support.explain import explain_error
 from orders.timeline import record_event
 from stripe_gateway import GatewayError
 
@@ -45,6 +46,12 @@ def _require_token(request_token: str) -> str:
     if not request_token or len(request_token) > MAX_TOKEN_LENGTH:
         raise ActionRefused("This form has expired; reload the page and try again.")
     return request_token
+
+
+def _refused_by_stripe(exc: GatewayError) -> ActionRefused:
+    """Stripe's refusal in plain words; its own text is kept as the folded technical detail."""
+    explained = explain_error(exc, retrying=False)
+    return ActionRefused(f"{explained.plain} The order is unchanged.", detail=explained.detail)
 
 
 def _already_audited(order: Order, *, action: str, request_token: str) -> bool:
@@ -85,7 +92,7 @@ def reconcile_now(*, order_id: int, actor, reason: str = "", request_token: str 
     except GatewayError as exc:
         # Stripe refused a request outright (e.g. it does not know the PaymentIntent).
         logger.warning("support reconcile failed", extra={"order_id": order_id, "error": str(exc)})
-        raise ActionRefused(f"Stripe refused the request: {exc}. The order is unchanged.") from exc
+        raise _refused_by_stripe(exc) from exc
     return Order.objects.get(pk=order_id)
 
 
@@ -125,7 +132,7 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
         )
     except GatewayError as exc:
         logger.warning("support cancel failed", extra={"order_id": order_id, "error": str(exc)})
-        raise ActionRefused(f"Stripe refused the request: {exc}. The order is unchanged.") from exc
+        raise _refused_by_stripe(exc) from exc
     if order.status == OrderStatus.PAID:
         raise ActionRefused(
             "Stripe had already taken the payment, so the order is now paid and was not "

@@ -36,11 +36,18 @@ def test_the_migration_creates_the_permissions_and_the_group_by_itself():
     from django.db.migrations.executor import MigrationExecutor
 
     migration = import_module("orders.migrations.0002_support_group")
+    later = import_module("orders.migrations.0005_support_resolutions")
     Group.objects.filter(name=SUPPORT_GROUP).delete()
-    Permission.objects.filter(codename__in=["refund_order", "view_reconcilerrun"]).delete()
-    state = MigrationExecutor(connection).loader.project_state(("orders", "0002_support_group"))
+    Permission.objects.filter(
+        codename__in=["refund_order", "view_reconcilerrun", "resolve_unmatchedpaymentevent"]
+    ).delete()
+    loader = MigrationExecutor(connection).loader
+    state = loader.project_state(("orders", "0002_support_group"))
     with connection.schema_editor() as editor:
         migration.create_support_group(state.apps, editor)
+    state = loader.project_state(("orders", "0005_support_resolutions"))
+    with connection.schema_editor() as editor:
+        later.grant_resolve_permission(state.apps, editor)
     group = Group.objects.get(name=SUPPORT_GROUP)
     granted = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert granted == set(SUPPORT_PERMISSIONS)

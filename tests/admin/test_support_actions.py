@@ -42,7 +42,7 @@ def test_reconcile_now_makes_a_stuck_order_paid_and_records_who_and_why(
     assert order.status == OrderStatus.PAID
     [audit] = staff_events(order, "reconcile")
     assert audit.actor == support_user
-    assert audit.message == "customer says they were charged"
+    assert audit.message == "Reconcile requested by sam: customer says they were charged"
     assert audit.details["user"] == support_user.username
     assert len(mail.outbox) == 1  # the confirmation, once
     assert len(stripe_api.payment_intents()) == 1
@@ -72,7 +72,8 @@ def test_reconcile_now_while_stripe_is_down_leaves_the_order_pending_and_says_so
     response = act(support_client, order, "reconcile")
     [message] = said(response)
     assert message.startswith(f"Order {order.reference} is still payment starting")
-    assert "nothing more was charged" in message
+    assert "Stripe did not answer in time" in message
+    assert "nothing more can be charged" in message
     order.refresh_from_db()
     assert order.status == OrderStatus.PAYMENT_STARTING
 

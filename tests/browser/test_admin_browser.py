@@ -70,3 +70,39 @@ def test_support_finds_a_stuck_order_reconciles_it_and_sees_it_paid(
     assert order.status == OrderStatus.PAID
     assert len(stripe_api.payment_intents()) == 1
     assert page.js_errors == []
+
+
+def test_reconcile_now_answers_at_once_and_the_page_refreshes_itself_to_the_outcome(
+    browser_page, support_login, faults, clock, stripe_api, make_product, worker_queue
+):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path="/v1/payment_intents/")
+    order = place_order(
+        lines=[LineRequest(make_product().pk, 1)],
+        email="waiting@example.com",
+        payment_method_id=stripe_api.payment_method(),
+        checkout_token=secrets.token_urlsafe(24),
+    )
+    faults.clear()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+
+    username, password = support_login
+    page.goto(f"/admin/login/?next=/admin/orders/order/{order.pk}/change/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.fill("#id_reconcile-reason", "customer on the phone")
+    page.get_by_role("button", name="Reconcile now").click()
+    expect(page.locator(".messagelist")).to_contain_text("it runs in the background")
+    expect(page.locator("#reconcile-status")).to_contain_text("Checking with Stripe")
+    assert page.locator(".order-status-now").inner_text() == "Payment starting"
+
+    # The worker picks the check up; the page, reloading itself, shows the outcome.
+    assert worker_queue() == ["orders.tasks.reconcile_for_support"]
+    expect(page.locator("#reconcile-status")).to_contain_text("the order is paid")
+    assert page.locator(".order-status-now").inner_text() == "Paid"
+    assert 'http-equiv="refresh"' not in page.content()
+    assert page.js_errors == []

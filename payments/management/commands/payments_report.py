@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Print the payments health figures: orders per state, the oldest pending order, "
         "orders past the grace period, orders stuck past the deadline, failed refunds, the "
         "last reconciler run and the outbox backlog. Changes nothing. Exits 1 when an order "
-        "is stuck past the deadline or a refund failed (money a customer is owed), so that "
+        "is stuck past the deadline, a refund failed (money a customer is owed) or a Stripe "
+        "event matched no order (until support attaches or dismisses it), so that "
         "cron or a monitor can alert on it, and when the database cannot be read. "
         + EXIT_CODES_HELP
     )
@@ -56,7 +57,8 @@ class Command(BaseCommand):
         if health.alerting:
             raise attention(
                 f"{health.stuck} orders stuck past the deadline, "
-                f"{health.refunds_failed} failed refunds"
+                f"{health.refunds_failed} failed refunds, "
+                f"{health.unmatched_unresolved} unmatched Stripe events"
             )
 
     @staticmethod
