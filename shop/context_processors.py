@@ -1,4 +1,4 @@
-"""Values every storefront page needs: the cart size and the Stripe mode."""
+"""Values every storefront page needs: the cart size, the Stripe mode, the shop's details."""
 
 from django.conf import settings
 
@@ -14,4 +14,8 @@ def shop(request):
     return {
         "cart_count": Cart(request.session).count,
         "stripe_local_stand_in": settings.STRIPE_LOCAL_STAND_IN,
+        "shop_name": settings.SHOP_NAME,
+        "shop_email": settings.SHOP_EMAIL,
+        "shop_address": settings.SHOP_ADDRESS,
+        "shop_phone": settings.SHOP_PHONE,
     }

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn (after SecurityMiddleware, before everything else).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,6 +112,30 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# WhiteNoise serves what `collectstatic` put in STATIC_ROOT (scripts/run runs it), gzipped.
+# Not the Manifest storage: a page must render even where collectstatic did not run (the
+# benchmarks' servers), and {% static %} with a missing manifest is a 500.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploaded product images and their thumbnails.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# The shop serves MEDIA_ROOT itself (shop/urls.py, Django's static.serve: path-safe, one
+# thread per download): right for a small shop; set False when a front server or a bucket
+# serves /media/.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# Product image uploads: larger files are refused with a message (not resized).
+PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+
+# --- The shop's identity, shown in the header and footer -----------------------------------
+SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
+SHOP_EMAIL = env("SHOP_EMAIL", default="hello@convergent-shop.example")
+SHOP_ADDRESS = env("SHOP_ADDRESS", default="12 Harbour Street, 1000 Brussels, Belgium")
+SHOP_PHONE = env("SHOP_PHONE", default="+32 2 555 01 23")
+# Demo conveniences (the 'admin' and 'support' logins): on by default only with DEBUG.
+SHOP_DEMO = env.bool("SHOP_DEMO", default=DEBUG)
 
 SESSION_ENGINE = "shop.sessions"  # database sessions, saved without a transaction of their own
 SESSION_COOKIE_HTTPONLY = True

@@ -4,6 +4,7 @@ A refused change (bad number, unknown product, not enough stock) leaves the cart
 it was and tells the customer why; totals are always recomputed from the database.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -101,7 +102,7 @@ def cart_detail(request):
 def bad_request(request, exception):
     """A request we could not take (e.g. the session ended under it): say what stands."""
     # No request context, as for the 500 page: the session itself may be what failed.
-    return HttpResponseBadRequest(render_to_string("shop/400.html"))
+    return HttpResponseBadRequest(render_to_string("shop/400.html", _shop_details()))
 
 
 def page_not_found(request, exception):
@@ -111,4 +112,14 @@ def page_not_found(request, exception):
 
 def server_error(request):
     # No request context: context processors may need the database that just failed.
-    return HttpResponseServerError(render_to_string("shop/500.html"))
+    return HttpResponseServerError(render_to_string("shop/500.html", _shop_details()))
+
+
+def _shop_details() -> dict:
+    """The header's and footer's values from settings alone (no session, no database)."""
+    return {
+        "shop_name": settings.SHOP_NAME,
+        "shop_email": settings.SHOP_EMAIL,
+        "shop_address": settings.SHOP_ADDRESS,
+        "shop_phone": settings.SHOP_PHONE,
+    }
