@@ -8,3 +8,6 @@ class CatalogConfig(AppConfig):
 
     name = "catalog"
     verbose_name = "Catalog"
+
+    def ready(self):
+        from catalog import signals  # noqa: F401 - connects the receivers

@@ -10,6 +10,7 @@ def shop(request):
     template that shows it: not by the order page's poller, which renders a fragment.
     """
     from catalog.cart import Cart
+    from catalog.selectors import navigation_categories
 
     return {
         "cart_count": Cart(request.session).count,
@@ -18,4 +19,6 @@ def shop(request):
         "shop_email": settings.SHOP_EMAIL,
         "shop_address": settings.SHOP_ADDRESS,
         "shop_phone": settings.SHOP_PHONE,
+        # A callable as well: read only by pages that draw the header.
+        "nav_categories": navigation_categories,
     }

@@ -10,25 +10,43 @@ from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
+from django.views.static import serve
 
 from catalog.cart import Cart
 from catalog.exceptions import CartError
-from catalog.models import Product
+from catalog.models import Category
+from catalog.selectors import shop_window
 from shop.forms import CartChangeForm
 
 
 def product_list(request):
-    products = Product.objects.filter(is_active=True)
-    return render(request, "shop/product_list.html", {"products": products})
+    return render(request, "shop/product_list.html", {"products": shop_window()})
+
+
+def category_detail(request, slug):
+    category = get_object_or_404(Category, slug=slug)
+    return render(
+        request,
+        "shop/product_list.html",
+        {"products": shop_window(category=category), "current_category": category},
+    )
 
 
 def product_detail(request, slug):
-    product = get_object_or_404(Product, slug=slug, is_active=True)
+    product = get_object_or_404(shop_window(), slug=slug)
+    # ?picture=<id> picks the gallery's large picture; anything else shows the main one.
+    wanted = request.GET.get("picture", "")
+    shown = next((i for i in product.gallery if str(i.pk) == wanted), product.main_image)
     cart = Cart(request.session)
     return render(
         request,
         "shop/product_detail.html",
-        {"product": product, "in_cart": cart.quantity_of(product.pk)},
+        {
+            "product": product,
+            "shown_image": shown,
+            "in_cart": cart.quantity_of(product.pk),
+            "current_category": product.category,
+        },
     )
 
 
@@ -97,6 +115,11 @@ def cart_detail(request):
             "problems": cart.problems(),
         },
     )
+
+
+def media(request, path):
+    """An uploaded picture from MEDIA_ROOT (Django's static.serve keeps the path inside it)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
 def bad_request(request, exception):

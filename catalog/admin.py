@@ -1,0 +1,88 @@
+"""The owner's catalog in the admin: products with their pictures, and categories."""
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
+
+from catalog.models import Category, Product, ProductImage
+from catalog.templatetags.money import money
+
+
+def _thumbnail_tag(image: ProductImage | None, size: int = 64):
+    if image is None or not image.thumbnail:
+        return "—"
+    return format_html(
+        '<img src="{}" alt="{}" width="{}" height="{}" style="object-fit:cover;border-radius:4px">',
+        image.thumbnail.url,
+        image.alt_text,
+        size,
+        size,
+    )
+
+
+class ProductImageFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and (form.cleaned_data.get("image") or form.instance.pk)
+        ]
+        if sum(1 for form in kept if form.cleaned_data.get("is_main")) > 1:
+            raise ValidationError("Choose one main picture only.")
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    formset = ProductImageFormSet
+    extra = 1
+    fields = ("preview", "image", "alt_text", "is_main", "position")
+    readonly_fields = ("preview",)
+
+    @admin.display(description="preview")
+    def preview(self, image: ProductImage):
+        return _thumbnail_tag(image if image.pk else None)
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("picture", "name", "category", "price_display", "stock", "is_active")
+    list_display_links = ("picture", "name")
+    list_editable = ("stock", "is_active")
+    list_filter = ("is_active", "category")
+    list_select_related = ("category",)
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    fields = ("name", "slug", "category", "description", "price", "currency", "stock", "is_active")
+    inlines = [ProductImageInline]
+    save_on_top = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("images")
+
+    @admin.display(description="picture")
+    def picture(self, product: Product):
+        return _thumbnail_tag(product.main_image, size=48)
+
+    @admin.display(description="price", ordering="price")
+    def price_display(self, product: Product) -> str:
+        return money(product.price, product.currency)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "position", "product_count")
+    list_editable = ("position",)
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(product_total=Count("products"))
+
+    @admin.display(description="products", ordering="product_total")
+    def product_count(self, category: Category) -> int:
+        return category.product_total
