@@ -1,5 +1,8 @@
 """The owner's catalog in the admin: products with their pictures, and categories."""
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -36,7 +39,7 @@ class ProductImageFormSet(BaseInlineFormSet):
             raise ValidationError("Choose one main picture only.")
 
 
-class ProductImageInline(admin.TabularInline):
+class ProductImageInline(admin.StackedInline):  # stacked: readable on a phone too
     model = ProductImage
     formset = ProductImageFormSet
     extra = 1
@@ -48,11 +51,39 @@ class ProductImageInline(admin.TabularInline):
         return _thumbnail_tag(image if image.pk else None)
 
 
+class ProductForm(forms.ModelForm):
+    """The price typed as people write it (39.90), kept in cents like every amount here."""
+
+    price = forms.DecimalField(
+        label="Price",
+        min_value=Decimal("0.01"),
+        max_digits=9,
+        decimal_places=2,
+        help_text="Including VAT, e.g. 39.90.",
+        error_messages={"max_decimal_places": "Give the price in euros and cents, e.g. 39.90."},
+    )
+
+    class Meta:
+        model = Product
+        fields = ("name", "slug", "category", "description", "price", "currency", "stock")
+        fields += ("is_active",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["price"] = Decimal(self.instance.price) / 100
+
+    def clean_price(self) -> int:
+        return int(self.cleaned_data["price"] * 100)
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
     list_display = ("picture", "name", "category", "price_display", "stock", "is_active")
     list_display_links = ("picture", "name")
     list_editable = ("stock", "is_active")
+    list_per_page = 50
     list_filter = ("is_active", "category")
     list_select_related = ("category",)
     search_fields = ("name", "slug", "description")

@@ -1,0 +1,146 @@
+"""The owner's catalog in the admin, and dj-stripe's mirror kept from staff who do not need it."""
+
+from io import BytesIO
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from catalog.models import Category, Product, ProductImage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog_editor(client):
+    user = User.objects.create_user("owen", "owen@example.com", "pass-owen-123", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="catalog"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(client):
+    user = User.objects.create_superuser("root", "root@example.com", "pass-root-123")
+    client.force_login(user)
+    return client
+
+
+def png(colour="#336699") -> bytes:
+    out = BytesIO()
+    Image.new("RGB", (400, 300), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def product_form(**overrides) -> dict:
+    data = {
+        "name": "Walnut tray",
+        "slug": "walnut-tray",
+        "category": "",
+        "description": "Oiled walnut.",
+        "price": "39.90",
+        "currency": "eur",
+        "stock": "5",
+        "is_active": "on",
+        "images-TOTAL_FORMS": "2",
+        "images-INITIAL_FORMS": "0",
+        "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000",
+        "images-0-alt_text": "From above",
+        "images-0-is_main": "on",
+        "images-0-position": "0",
+        "images-1-alt_text": "",
+        "images-1-position": "0",  # as rendered: an untouched extra form
+    }
+    data.update(overrides)
+    return data
+
+
+def test_staff_adds_a_product_with_a_picture_and_a_price_in_euros(catalog_editor):
+    response = catalog_editor.post(
+        "/admin/catalog/product/add/",
+        {**product_form(), "images-0-image": SimpleUploadedFile("tray.png", png())},
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product = Product.objects.get(slug="walnut-tray")
+    assert product.price == 3990
+    image = product.images.get()
+    assert image.is_main and image.alt_text == "From above" and image.thumbnail
+
+
+def test_a_file_that_is_not_a_picture_is_refused_with_a_message_and_nothing_is_saved(
+    catalog_editor,
+):
+    response = catalog_editor.post(
+        "/admin/catalog/product/add/",
+        {**product_form(), "images-0-image": SimpleUploadedFile("tray.png", b"not a png" * 50)},
+    )
+
+    assert response.status_code == 200
+    assert "Upload a valid image" in response.content.decode()
+    assert not Product.objects.exists() and not ProductImage.objects.exists()
+
+
+def test_two_main_pictures_are_refused_and_nothing_is_saved(catalog_editor):
+    response = catalog_editor.post(
+        "/admin/catalog/product/add/",
+        {
+            **product_form(),
+            "images-0-image": SimpleUploadedFile("a.png", png()),
+            "images-1-image": SimpleUploadedFile("b.png", png("#aa0000")),
+            "images-1-alt_text": "Side",
+            "images-1-position": "1",
+            "images-1-is_main": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Choose one main picture only." in response.content.decode()
+    assert not Product.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "price, message",
+    [("0", "greater than or equal to 0.01"), ("12.345", "euros and cents"), ("abc", "a number")],
+)
+def test_a_bad_price_is_refused_with_a_message(catalog_editor, price, message):
+    response = catalog_editor.post("/admin/catalog/product/add/", product_form(price=price))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Product.objects.exists()
+
+
+def test_the_product_list_shows_thumbnails_and_searches_by_name(catalog_editor, make_product):
+    mug = make_product(name="Enamel mug", category=Category.objects.create(name="Mugs", slug="m"))
+    make_product(name="Linen journal")
+    ProductImage.objects.create(
+        product=mug, image=SimpleUploadedFile("mug.png", png()), alt_text="A mug"
+    )
+
+    page = catalog_editor.get("/admin/catalog/product/", {"q": "enamel"}).content.decode()
+
+    assert "Enamel mug" in page and "Linen journal" not in page
+    assert 'alt="A mug"' in page and "-thumbnail.webp" in page
+
+
+def test_staff_without_stripe_permissions_neither_see_nor_reach_the_stripe_mirror(
+    catalog_editor,
+):
+    index = catalog_editor.get("/admin/").content.decode()
+    assert "/admin/catalog/product/" in index
+    assert "djstripe" not in index and "Stripe mirror" not in index
+    assert catalog_editor.get("/admin/djstripe/").status_code == 404
+    assert catalog_editor.get("/admin/djstripe/paymentintent/").status_code == 403
+
+
+def test_superusers_get_one_link_to_the_stripe_mirror_instead_of_its_models_on_the_index(
+    superuser_client,
+):
+    index = superuser_client.get("/admin/").content.decode()
+    assert "/admin/catalog/product/" in index
+    assert "/admin/djstripe/paymentintent/" not in index  # not among the shop's models
+    assert 'href="/admin/djstripe/">Stripe mirror (dj-stripe)</a>' in index
+    mirror = superuser_client.get("/admin/djstripe/").content.decode()
+    assert "/admin/djstripe/paymentintent/" in mirror
