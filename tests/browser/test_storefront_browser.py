@@ -73,6 +73,10 @@ def test_customer_walks_catalog_category_product_gallery_and_cart(sized_page, de
     expect(page.locator("#cart-total")).to_have_text("€36.00")
     check.check("cart")
 
+    page.get_by_role("link", name="Go to checkout").click()
+    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    check.check("checkout")
+
     page.goto("/no-such-page/")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     expect(page.locator("footer")).to_contain_text("hello@convergent-shop.example")
