@@ -1,6 +1,7 @@
 """The catalog app's configuration."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CatalogConfig(AppConfig):
@@ -11,3 +12,6 @@ class CatalogConfig(AppConfig):
 
     def ready(self):
         from catalog import signals  # noqa: F401 - connects the receivers
+        from catalog.permissions import ensure_catalog_group
+
+        post_migrate.connect(ensure_catalog_group, sender=self)

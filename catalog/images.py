@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
+ACCEPTED_EXTENSIONS = ["jpg", "jpeg", "png", "webp", "gif"]
 MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo, not a decompression bomb
 
 

@@ -2,11 +2,12 @@
 
 from pathlib import PurePosixPath
 
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.functional import cached_property
 
-from catalog.images import make_renditions, validate_product_image
+from catalog.images import ACCEPTED_EXTENSIONS, make_renditions, validate_product_image
 from catalog.text import plain_summary, render_description
 
 
@@ -96,7 +97,9 @@ class ProductImage(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(
         upload_to=_upload_path,
-        validators=[validate_product_image],
+        # The extension too: the file is served back under its name (a PNG named .html
+        # would otherwise be served as a page).
+        validators=[FileExtensionValidator(ACCEPTED_EXTENSIONS), validate_product_image],
         help_text="JPEG, PNG, WebP or GIF, up to 5 MB. Thumbnails are made from it.",
     )
     alt_text = models.CharField(

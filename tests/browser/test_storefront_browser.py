@@ -9,12 +9,13 @@ import secrets
 from io import BytesIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from PIL import Image
 from playwright.sync_api import expect
 
 from catalog.demo import load_demo_catalog
 from catalog.models import Product
+from catalog.permissions import CATALOG_GROUP
 from tests.browser.storefront import WIDTHS, PageCheck
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,10 +92,10 @@ def _png(colour: str) -> bytes:
 
 @pytest.fixture
 def catalog_editor():
-    """Staff who run the catalog: its permissions only (no superuser, no dj-stripe)."""
+    """Staff in the Catalog group: its permissions only (no superuser, no dj-stripe)."""
     password = secrets.token_urlsafe(12)
     user = User.objects.create_user("owen", "owen@example.com", password, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="catalog"))
+    user.groups.add(Group.objects.get(name=CATALOG_GROUP))
     return user.username, password
 
 

@@ -3,11 +3,12 @@
 from io import BytesIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from catalog.models import Category, Product, ProductImage
+from catalog.permissions import CATALOG_GROUP
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def catalog_editor(client):
     user = User.objects.create_user("owen", "owen@example.com", "pass-owen-123", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="catalog"))
+    user.groups.add(Group.objects.get(name=CATALOG_GROUP))
     client.force_login(user)
     return client
 
@@ -144,3 +145,23 @@ def test_superusers_get_one_link_to_the_stripe_mirror_instead_of_its_models_on_t
     assert 'href="/admin/djstripe/">Stripe mirror (dj-stripe)</a>' in index
     mirror = superuser_client.get("/admin/djstripe/").content.decode()
     assert "/admin/djstripe/paymentintent/" in mirror
+
+
+def test_the_catalog_group_holds_exactly_the_catalog_rights():
+    group = Group.objects.get(name=CATALOG_GROUP)
+    rights = set(group.permissions.values_list("content_type__app_label", "codename"))
+    assert rights == {
+        ("catalog", f"{action}_{model}")
+        for action in ("add", "change", "delete", "view")
+        for model in ("product", "productimage", "category")
+    }
+
+
+def test_a_picture_named_like_a_web_page_is_refused(catalog_editor):
+    response = catalog_editor.post(
+        "/admin/catalog/product/add/",
+        {**product_form(), "images-0-image": SimpleUploadedFile("page.html", png())},
+    )
+    assert response.status_code == 200
+    assert "File extension “html” is not allowed" in response.content.decode()
+    assert not Product.objects.exists()

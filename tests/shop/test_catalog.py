@@ -149,3 +149,16 @@ def test_a_picture_can_be_chosen_in_the_gallery_and_a_bad_choice_shows_the_main_
     assert large_alt({}) == "Picture 1"
     assert large_alt({"picture": images[1].pk}) == "Picture 2"
     assert large_alt({"picture": "nonsense"}) == "Picture 1"
+
+
+def test_an_older_demo_catalogs_test_product_is_renamed_to_a_real_one_keeping_its_stock():
+    Product.objects.create(
+        slug="last-one", name="The last one", description="A test of stock limits.", price=9900
+    )
+
+    call_command("load_demo_catalog")
+
+    teapot = Product.objects.get(slug="studio-teapot")
+    assert teapot.name == "Hand-thrown teapot" and teapot.stock == 0
+    assert not Product.objects.filter(slug="last-one").exists()
+    assert teapot.images.filter(is_main=True).count() == 1

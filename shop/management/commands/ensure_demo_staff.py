@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Demo only (SHOP_DEMO on): create the 'admin' and 'support' logins if they do not exist."
+    help = "Demo only (SHOP_DEMO on): create the 'admin', 'support' and 'owner' logins if missing."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -29,3 +29,9 @@ class Command(BaseCommand):
             if group:
                 user.groups.add(group)
             self.stdout.write(f"Created support user support / {password}")
+        if not User.objects.filter(username="owner").exists():
+            # The shop owner's day-to-day login: the catalog and the orders, not a superuser
+            # (so dj-stripe's Stripe mirror stays out of sight).
+            user = User.objects.create_user("owner", "owner@shop.invalid", password, is_staff=True)
+            user.groups.add(*Group.objects.filter(name__in=["Catalog", "Support"]))
+            self.stdout.write(f"Created shop owner owner / {password}")
