@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from catalog.demo import load_demo_catalog
 from catalog.models import Product
 from catalog.permissions import CATALOG_GROUP
+from orders.permissions import SUPPORT_GROUP
 from tests.browser.storefront import WIDTHS, PageCheck
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,10 +93,12 @@ def _png(colour: str) -> bytes:
 
 @pytest.fixture
 def catalog_editor():
-    """Staff in the Catalog group: its permissions only (no superuser, no dj-stripe)."""
+    """The shop owner's staff login: the Catalog and Support groups, no dj-stripe rights."""
     password = secrets.token_urlsafe(12)
     user = User.objects.create_user("owen", "owen@example.com", password, is_staff=True)
-    user.groups.add(Group.objects.get(name=CATALOG_GROUP))
+    # The owner's everyday login: the catalog and the orders (so the admin index shows the
+    # support boxes too), not a superuser.
+    user.groups.add(*Group.objects.filter(name__in=[CATALOG_GROUP, SUPPORT_GROUP]))
     return user.username, password
 
 
@@ -109,7 +112,8 @@ def test_staff_adds_a_product_with_a_picture_and_sees_it_in_the_shop(
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     expect(page.get_by_role("link", name="Products", exact=True)).to_be_visible()
-    assert "Stripe" not in page.locator("#content").inner_text()
+    expect(page.get_by_role("link", name="Payments health")).to_be_visible()
+    assert "Stripe mirror" not in page.locator("#content").inner_text()
     check.check("admin-index")
 
     page.get_by_role("link", name="Products", exact=True).click()
