@@ -3,12 +3,13 @@
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
+from catalog import stock
 from catalog.models import Category, Product, ProductImage
 from catalog.templatetags.money import money
 
@@ -63,6 +64,14 @@ class ProductForm(forms.ModelForm):
         error_messages={"max_decimal_places": "Give the price in euros and cents, e.g. 39.90."},
     )
 
+    stock = forms.IntegerField(
+        min_value=0,
+        help_text="Units on hand. Units sold while you edit this page are kept off it.",
+        error_messages={"min_value": "Stock cannot be below zero."},
+    )
+    # The stock shown when the page was drawn: what the typed figure changes (stock.adjust).
+    stock_seen = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = Product
         fields = ("name", "slug", "category", "description", "price", "currency", "stock")
@@ -72,6 +81,13 @@ class ProductForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.initial["price"] = Decimal(self.instance.price) / 100
+            self.initial["stock_seen"] = self.instance.stock
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and "stock" in cleaned and cleaned.get("stock_seen") is None:
+            self.add_error(None, "This page is out of date; please reload it and try again.")
+        return cleaned
 
     def clean_price(self) -> int:
         return int(self.cleaned_data["price"] * 100)
@@ -82,15 +98,45 @@ class ProductAdmin(admin.ModelAdmin):
     form = ProductForm
     list_display = ("picture", "name", "category", "price_display", "stock", "is_active")
     list_display_links = ("picture", "name")
-    list_editable = ("stock", "is_active")
+    list_editable = ("is_active",)  # stock only on the product's page (see save_model)
     list_per_page = 50
     list_filter = ("is_active", "category")
     list_select_related = ("category",)
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "category", "description", "price", "currency", "stock", "is_active")
+    fields = ("name", "slug", "category", "description", "price", "currency", "stock")
+    fields += ("stock_seen", "is_active")
     inlines = [ProductImageInline]
     save_on_top = True
+
+    def save_model(self, request, obj, form, change):
+        """Save what staff changed; the stock as a change from what they saw, never as is.
+
+        A full save would write back the stock read when the page was drawn, handing out
+        again the units that checkouts reserved since (catalog/stock.py).
+        """
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        editable = {field.name for field in obj._meta.concrete_fields} - {"stock"}
+        changed = [name for name in form.changed_data if name in editable]
+        if changed:
+            obj.save(update_fields=changed)
+        seen, wanted = form.cleaned_data["stock_seen"], form.cleaned_data["stock"]
+        applied = stock.adjust(obj.pk, seen=seen, wanted=wanted)
+        obj.refresh_from_db(fields=["stock"])
+        if not applied:
+            messages.error(
+                request,
+                f"The stock of {obj.name} was not changed: it is {obj.stock} now (units were "
+                f"sold while you were editing), too few to take {seen - wanted} off.",
+            )
+        elif seen != wanted and obj.stock != wanted:
+            messages.warning(
+                request,
+                f"Stock of {obj.name} is now {obj.stock}: your change of {wanted - seen:+d} "
+                "was applied to the units left after sales made while you were editing.",
+            )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("images")

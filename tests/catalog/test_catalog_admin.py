@@ -165,3 +165,72 @@ def test_a_picture_named_like_a_web_page_is_refused(catalog_editor):
     assert response.status_code == 200
     assert "File extension “html” is not allowed" in response.content.decode()
     assert not Product.objects.exists()
+
+
+def change_form(product, **overrides) -> dict:
+    """The product's change form as it was drawn (stock_seen: the stock shown then)."""
+    drawn = {
+        "name": product.name,
+        "slug": product.slug,
+        "price": f"{product.price / 100:.2f}",
+        "stock": str(product.stock),
+        "stock_seen": str(product.stock),
+        "images-TOTAL_FORMS": "0",
+    }
+    return product_form(**{**drawn, **overrides})
+
+
+def test_units_sold_while_staff_edit_a_product_stay_sold(catalog_editor, make_product):
+    from catalog.stock import reserve
+
+    product = make_product(name="Enamel mug", stock=10)
+    drawn = change_form(product, name="Enamel camp mug")  # staff open the page: 10 in stock
+    assert reserve(product, 3)  # a customer checks out meanwhile: 7 left
+
+    response = catalog_editor.post(f"/admin/catalog/product/{product.pk}/change/", drawn)
+
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert product.name == "Enamel camp mug" and product.stock == 7
+
+
+def test_a_restock_typed_by_staff_is_added_to_what_is_left_after_sales(
+    catalog_editor, make_product
+):
+    from catalog.stock import reserve
+
+    product = make_product(stock=10)
+    drawn = change_form(product, stock="15")  # five more arrived
+    assert reserve(product, 3)
+
+    response = catalog_editor.post(
+        f"/admin/catalog/product/{product.pk}/change/", drawn, follow=True
+    )
+
+    product.refresh_from_db()
+    assert product.stock == 12
+    assert "is now 12: your change of +5 was applied" in response.content.decode()
+
+
+def test_taking_off_more_than_is_left_after_sales_changes_no_stock_and_says_so(
+    catalog_editor, make_product
+):
+    from catalog.stock import reserve
+
+    product = make_product(stock=4)
+    drawn = change_form(product, stock="1")  # staff count three broken ones out
+    assert reserve(product, 2)  # two sold meanwhile: 2 left, 3 cannot come off
+
+    response = catalog_editor.post(
+        f"/admin/catalog/product/{product.pk}/change/", drawn, follow=True
+    )
+
+    product.refresh_from_db()
+    assert product.stock == 2
+    assert "was not changed: it is 2 now" in response.content.decode()
+
+
+def test_a_negative_stock_is_refused_with_a_message(catalog_editor):
+    response = catalog_editor.post("/admin/catalog/product/add/", product_form(stock="-3"))
+    assert "Stock cannot be below zero." in response.content.decode()
+    assert not Product.objects.exists()
