@@ -64,6 +64,10 @@ class ProductForm(forms.ModelForm):
         error_messages={"max_decimal_places": "Give the price in euros and cents, e.g. 39.90."},
     )
 
+    currency = forms.ChoiceField(
+        choices=[("eur", "Euro (€)"), ("usd", "US dollar ($)"), ("gbp", "Pound sterling (£)")],
+        help_text="A cart holds products of one currency only.",
+    )
     stock = forms.IntegerField(
         min_value=0,
         help_text="Units on hand. Units sold while you edit this page are kept off it.",
