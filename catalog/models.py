@@ -116,6 +116,7 @@ class ProductImage(models.Model):
 
     class Meta:
         ordering = ["-is_main", "position", "pk"]
+        verbose_name = "picture"
 
     def __str__(self):
         return self.alt_text
