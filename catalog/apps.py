@@ -1,6 +1,7 @@
 """The catalog app's configuration."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CatalogConfig(AppConfig):
@@ -8,3 +9,9 @@ class CatalogConfig(AppConfig):
 
     name = "catalog"
     verbose_name = "Catalog"
+
+    def ready(self):
+        from catalog import signals  # noqa: F401 - connects the receivers
+        from catalog.permissions import ensure_catalog_group
+
+        post_migrate.connect(ensure_catalog_group, sender=self)

@@ -222,6 +222,8 @@ def check_stand_in_outside_debug(app_configs, **kwargs):
     """The local Stripe stand-in, or any API base but Stripe's, is for DEBUG only."""
     if settings.DEBUG or not (settings.STRIPE_LOCAL_STAND_IN or settings.STRIPE_API_BASE):
         return []
+    if settings.SHOP_DEMO and settings.STRIPE_LOCAL_STAND_IN:  # the demo, scripts/run
+        return []
     what = (
         "No Stripe keys are set, so the shop talks to the local Stripe stand-in "
         f"({settings.STRIPE_API_BASE})"
@@ -233,7 +235,7 @@ def check_stand_in_outside_debug(app_configs, **kwargs):
             f"{what} with DEBUG off: no payment it takes is real, and its checkout page accepts "
             "any card number typed into the stand-in's form.",
             hint="Set STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and unset STRIPE_API_BASE for "
-            "real Stripe; or DJANGO_DEBUG=1 for the demo. A load test of the stand-in with "
+            "real Stripe; or SHOP_DEMO=1 (or DJANGO_DEBUG=1) for the demo. A load test of the stand-in with "
             "DEBUG off may acknowledge this: DJANGO_SILENCED_SYSTEM_CHECKS=payments.E010.",
             id="payments.E010",
         )

@@ -1,4 +1,4 @@
-"""Values every storefront page needs: the cart size and the Stripe mode."""
+"""Values every storefront page needs: the cart size, the Stripe mode, the shop's details."""
 
 from django.conf import settings
 
@@ -10,8 +10,15 @@ def shop(request):
     template that shows it: not by the order page's poller, which renders a fragment.
     """
     from catalog.cart import Cart
+    from catalog.selectors import navigation_categories
 
     return {
         "cart_count": Cart(request.session).count,
         "stripe_local_stand_in": settings.STRIPE_LOCAL_STAND_IN,
+        "shop_name": settings.SHOP_NAME,
+        "shop_email": settings.SHOP_EMAIL,
+        "shop_address": settings.SHOP_ADDRESS,
+        "shop_phone": settings.SHOP_PHONE,
+        # A callable as well: read only by pages that draw the header.
+        "nav_categories": navigation_categories,
     }

@@ -14,7 +14,11 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# The demo's key, refused outside DEBUG by the system checks (payments.E011).
+# The demo (scripts/run): its staff logins and the local Stripe stand-in, with DEBUG off so that
+# customers see the shop's own error pages. On by default only with DEBUG; the system checks
+# refuse it with real Stripe keys (shop.E003), so a real shop cannot run with it.
+SHOP_DEMO = env.bool("SHOP_DEMO", default=DEBUG)
+# The demo's key, refused outside DEBUG and the demo by the system checks (shop.E001).
 DEMO_SECRET_KEY = "insecure-demo-key-change-me"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY if DEBUG else None)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -23,7 +27,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "shop.admin_config.ShopAdminConfig",  # django.contrib.admin, the shop's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -41,6 +45,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "shop.middleware.RequestIdMiddleware",  # first: every later log line carries the request id
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn (after SecurityMiddleware, before everything else).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "shop.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +121,28 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# WhiteNoise serves what `collectstatic` put in STATIC_ROOT (scripts/run runs it), gzipped.
+# Not the Manifest storage: a page must render even where collectstatic did not run (the
+# benchmarks' servers), and {% static %} with a missing manifest is a 500.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploaded product images and their thumbnails.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# The shop serves MEDIA_ROOT itself (shop/urls.py, Django's static.serve: path-safe, one
+# thread per download): right for a small shop; set False when a front server or a bucket
+# serves /media/.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# Product image uploads: larger files are refused with a message (not resized).
+PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+
+# --- The shop's identity, shown in the header and footer -----------------------------------
+SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
+SHOP_EMAIL = env("SHOP_EMAIL", default="hello@convergent-shop.example")
+SHOP_ADDRESS = env("SHOP_ADDRESS", default="12 Harbour Street, 1000 Brussels, Belgium")
+SHOP_PHONE = env("SHOP_PHONE", default="+32 2 555 01 23")
 
 SESSION_ENGINE = "shop.sessions"  # database sessions, saved without a transaction of their own
 SESSION_COOKIE_HTTPONLY = True

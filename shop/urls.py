@@ -2,12 +2,13 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from shop import health, views
 
 shop_patterns = [
     path("", views.product_list, name="product_list"),
+    path("category/<slug:slug>/", views.category_detail, name="category"),
     path("products/<slug:slug>/", views.product_detail, name="product_detail"),
     path("cart/", views.cart_detail, name="cart"),
     path("cart/add/", views.cart_add, name="cart_add"),
@@ -31,6 +32,12 @@ urlpatterns = [
 handler400 = "shop.views.bad_request"
 handler404 = "shop.views.page_not_found"
 handler500 = "shop.views.server_error"
+
+if settings.SERVE_MEDIA:
+    # Uploaded product images (see SERVE_MEDIA in settings): safe_join keeps paths inside.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.+)$", views.media),
+    ]
 
 if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns

@@ -4,30 +4,49 @@ A refused change (bad number, unknown product, not enough stock) leaves the cart
 it was and tells the customer why; totals are always recomputed from the database.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
+from django.views.static import serve
 
 from catalog.cart import Cart
 from catalog.exceptions import CartError
-from catalog.models import Product
+from catalog.models import Category
+from catalog.selectors import shop_window
 from shop.forms import CartChangeForm
 
 
 def product_list(request):
-    products = Product.objects.filter(is_active=True)
-    return render(request, "shop/product_list.html", {"products": products})
+    return render(request, "shop/product_list.html", {"products": shop_window()})
+
+
+def category_detail(request, slug):
+    category = get_object_or_404(Category, slug=slug)
+    return render(
+        request,
+        "shop/product_list.html",
+        {"products": shop_window(category=category), "current_category": category},
+    )
 
 
 def product_detail(request, slug):
-    product = get_object_or_404(Product, slug=slug, is_active=True)
+    product = get_object_or_404(shop_window(), slug=slug)
+    # ?picture=<id> picks the gallery's large picture; anything else shows the main one.
+    wanted = request.GET.get("picture", "")
+    shown = next((i for i in product.gallery if str(i.pk) == wanted), product.main_image)
     cart = Cart(request.session)
     return render(
         request,
         "shop/product_detail.html",
-        {"product": product, "in_cart": cart.quantity_of(product.pk)},
+        {
+            "product": product,
+            "shown_image": shown,
+            "in_cart": cart.quantity_of(product.pk),
+            "current_category": product.category,
+        },
     )
 
 
@@ -98,10 +117,15 @@ def cart_detail(request):
     )
 
 
+def media(request, path):
+    """An uploaded picture from MEDIA_ROOT (Django's static.serve keeps the path inside it)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 def bad_request(request, exception):
     """A request we could not take (e.g. the session ended under it): say what stands."""
     # No request context, as for the 500 page: the session itself may be what failed.
-    return HttpResponseBadRequest(render_to_string("shop/400.html", _nonce(request)))
+    return HttpResponseBadRequest(render_to_string("shop/400.html", _shop_details(request)))
 
 
 def page_not_found(request, exception):
@@ -111,9 +135,16 @@ def page_not_found(request, exception):
 
 def server_error(request):
     # No request context: context processors may need the database that just failed.
-    return HttpResponseServerError(render_to_string("shop/500.html", _nonce(request)))
+    return HttpResponseServerError(render_to_string("shop/500.html", _shop_details(request)))
 
 
-def _nonce(request) -> dict:
-    """This response's CSP nonce, for the error pages' inline style (no request context)."""
-    return {"csp_nonce": getattr(request, "csp_nonce", "")}
+def _shop_details(request) -> dict:
+    """The header's and footer's values from settings alone (no session, no database), and
+    this response's CSP nonce for the page's inline style."""
+    return {
+        "csp_nonce": getattr(request, "csp_nonce", ""),
+        "shop_name": settings.SHOP_NAME,
+        "shop_email": settings.SHOP_EMAIL,
+        "shop_address": settings.SHOP_ADDRESS,
+        "shop_phone": settings.SHOP_PHONE,
+    }

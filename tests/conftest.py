@@ -153,6 +153,13 @@ def clock(monkeypatch):
     return fake
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Uploaded pictures go to the test's own folder, never into var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def make_product(db):
     def make(**overrides) -> Product:

@@ -18,7 +18,7 @@ def demo_env(**overrides) -> dict[str, str]:
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "EMAIL_", "SITE_URL", "PORT"))
+        if not k.startswith(("DJANGO_", "EMAIL_", "SITE_URL", "PORT", "SHOP_", "LOG_FORMAT"))
     }
     base.update(overrides)
     result = subprocess.run(
@@ -36,7 +36,10 @@ def test_the_demo_sends_mail_to_files_in_var_mail():
     env = demo_env()
     assert env["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
     assert Path(env["EMAIL_FILE_PATH"]) == ROOT / "var" / "mail"
-    assert env["DJANGO_DEBUG"] == "1"
+    # The demo runs as production does (DEBUG off: the shop's own error pages), as the demo.
+    assert env["DJANGO_DEBUG"] == "0"
+    assert env["SHOP_DEMO"] == "1"
+    assert env["DJANGO_SECURE_SSL_REDIRECT"] == "0"  # plain http on loopback
 
 
 def send_one(env: dict, subject: str) -> None:

@@ -1,4 +1,4 @@
-"""``manage.py ensure_demo_staff``: the demo's staff logins (DEBUG only)."""
+"""``manage.py ensure_demo_staff``: the demo's staff logins (SHOP_DEMO only)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Demo only (DEBUG on): create the 'admin' and 'support' logins if they do not exist."
+    help = "Demo only (SHOP_DEMO on): create the 'admin', 'support' and 'owner' logins if missing."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -15,8 +15,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, password, **options):
-        if not settings.DEBUG:
-            raise CommandError("Refusing to create demo logins with DEBUG off.", returncode=2)
+        if not settings.SHOP_DEMO:
+            raise CommandError(
+                "Refusing to create demo logins with SHOP_DEMO off.", returncode=2
+            )
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@shop.invalid", password)
@@ -29,3 +31,9 @@ class Command(BaseCommand):
             if group:
                 user.groups.add(group)
             self.stdout.write(f"Created support user support / {password}")
+        if not User.objects.filter(username="owner").exists():
+            # The shop owner's day-to-day login: the catalog and the orders, not a superuser
+            # (so dj-stripe's Stripe mirror stays out of sight).
+            user = User.objects.create_user("owner", "owner@shop.invalid", password, is_staff=True)
+            user.groups.add(*Group.objects.filter(name__in=["Catalog", "Support"]))
+            self.stdout.write(f"Created shop owner owner / {password}")
