@@ -1,4 +1,6 @@
-"""System checks that refuse the demo's shortcuts outside DEBUG and the demo (README "Running in production").
+"""System checks that refuse the demo's shortcuts outside DEBUG and the demo.
+
+README "Running in production" lists them.
 
 The demo (``SHOP_DEMO``, scripts/run) runs with DEBUG off but keeps its shortcuts; it is only a
 demo while it talks to the local Stripe stand-in, so SHOP_DEMO with real Stripe is refused

@@ -16,9 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, password, **options):
         if not settings.SHOP_DEMO:
-            raise CommandError(
-                "Refusing to create demo logins with SHOP_DEMO off.", returncode=2
-            )
+            raise CommandError("Refusing to create demo logins with SHOP_DEMO off.", returncode=2)
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@shop.invalid", password)
