@@ -236,7 +236,8 @@ def check_stand_in_outside_debug(app_configs, **kwargs):
             "any card number typed into the stand-in's form.",
             hint="Set STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and unset STRIPE_API_BASE for "
             "real Stripe; or SHOP_DEMO=1 (or DJANGO_DEBUG=1) for the demo. A load test of the "
-            "stand-in with DEBUG off may acknowledge this: DJANGO_SILENCED_SYSTEM_CHECKS=payments.E010.",
+            "stand-in with DEBUG off may acknowledge this: "
+            "DJANGO_SILENCED_SYSTEM_CHECKS=payments.E010.",
             id="payments.E010",
         )
     ]
