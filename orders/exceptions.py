@@ -23,3 +23,7 @@ class InvalidTransition(OrderError):
 
 class ActionRefused(OrderError):
     """A staff action is not allowed in the order's current state."""
+
+
+class ShippingUnavailable(OrderError):
+    """The chosen shipping method does not deliver to the chosen country (or no longer exists)."""
