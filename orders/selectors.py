@@ -45,6 +45,15 @@ def refunds_for_customer(order: Order) -> list[dict]:
     ]
 
 
+def own_refund_in_progress(order: Order) -> int:
+    """Refunds of the order's own payment (staff, partial or full) not made yet (minor units)."""
+    if not order.payment_intent_id:
+        return 0
+    return queued_refund_total(
+        order, payment_intent_id=order.payment_intent_id, include_failed=True
+    )
+
+
 def refund_in_progress(order: Order) -> int:
     """Money taken for this order that a refund has yet to give back (minor units).
 

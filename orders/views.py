@@ -279,6 +279,9 @@ def _status_context(order, *, for_poller: bool = False):
             else ""
         ),
         "refund_in_progress": (selectors.refund_in_progress(order) if not order.is_pending else 0),
+        "own_refund_in_progress": (
+            selectors.own_refund_in_progress(order) if order.status == OrderStatus.PAID else 0
+        ),
         "refunds": selectors.refunds_for_customer(order) if order.refunded_amount else [],
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,

@@ -197,3 +197,15 @@ def test_stripe_codes_map_to_the_shops_wording(code, words):
     wording = declines.customer_wording(code)
     assert words in wording
     assert "Nothing was charged" in wording
+
+
+def test_a_refund_not_made_yet_is_shown_as_on_its_way_not_as_a_second_payment(
+    client, checkout, make_product, staff, monkeypatch
+):
+    order = checkout(product=make_product(price=1800))
+    monkeypatch.setattr("orders.outbox.store.queue_dispatch", lambda message_id: None)
+    order = refund(order, staff, 500)  # queued; the outbox has not made it yet
+    assert order.refunded_amount == 0
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "A refund of <strong>€5.00</strong> is on its way to your card." in page
+    assert "second payment" not in page
