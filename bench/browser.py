@@ -1,6 +1,6 @@
 """A customer's way to the checkout, walked like a browser: product page, cart, checkout form."""
 
-from bench.forms import hidden_fields
+from bench.forms import delivery_fields, hidden_fields
 
 
 def open_checkout(http, send, product, *, quantity: int = 1) -> dict[str, str]:
@@ -9,7 +9,8 @@ def open_checkout(http, send, product, *, quantity: int = 1) -> dict[str, str]:
     ``http`` is the customer's ``requests.Session`` (it keeps the cookies); ``send(method,
     path, expect=..., data=...)`` sends one request of the walk, the caller's way (one server
     or several, retried or not). The form holds the page's hidden fields and the CSRF token
-    of the cookie; the caller adds the email and the payment method.
+    of the cookie and a delivery address with the first delivery method offered for it; the
+    caller adds the email and the payment method.
     """
     send("GET", f"/products/{product.slug}/")
     csrf = http.cookies.get("csrftoken", "")
@@ -20,5 +21,6 @@ def open_checkout(http, send, product, *, quantity: int = 1) -> dict[str, str]:
     )
     page = send("GET", "/checkout/", expect=(200,))
     form = hidden_fields(page.text)
+    form.update(delivery_fields(page.text))
     form["csrfmiddlewaretoken"] = csrf
     return form

@@ -5,7 +5,9 @@ Compared with ``localstripe`` run by itself this launcher:
 - keeps its store in a file of ours (``--store``), or in memory only (``--memory``);
 - lets the browser create PaymentMethods with the publishable key, as real Stripe does
   (localstripe only allows that for tokens and sources), and gives its Stripe.js stand-in
-  the ``createPaymentMethod`` that real Stripe.js has.
+  the ``createPaymentMethod`` that real Stripe.js has;
+- accepts a PaymentIntent's ``shipping`` (name and address), which Stripe takes and
+  localstripe 1.15 refuses ("Unexpected shipping"), and returns it as Stripe does.
 
 Usage: python -m devtools.localstripe_server --port 8420 --store var/localstripe.pickle
 """
@@ -89,6 +91,37 @@ def _use_store(path: Path | None) -> None:
     resources.Store.dump_to_disk = dump
 
 
+SHIPPING_ADDRESS_FIELDS = {"line1", "line2", "city", "postal_code", "country", "state"}
+
+
+def _accept_payment_intent_shipping() -> None:
+    """Let localstripe's PaymentIntent take ``shipping`` as Stripe does, checked as Stripe does.
+
+    Stripe requires ``shipping[name]`` and ``shipping[address][line1]`` and knows a few
+    address fields; anything else is refused with a 400, like localstripe's own checks.
+    """
+    create = resources.PaymentIntent.__init__
+    if getattr(create, "accepts_shipping", False):
+        return
+
+    def __init__(self, *args, shipping=None, **kwargs):
+        if shipping is not None:
+            address = shipping.get("address") if isinstance(shipping, dict) else None
+            if (
+                not isinstance(address, dict)
+                or not shipping.get("name")
+                or not address.get("line1")
+                or set(shipping) - {"name", "address", "phone", "carrier", "tracking_number"}
+                or set(address) - SHIPPING_ADDRESS_FIELDS
+            ):
+                raise UserError(400, "Bad request: invalid shipping")
+        create(self, *args, **kwargs)
+        self.shipping = shipping
+
+    __init__.accepts_shipping = True
+    resources.PaymentIntent.__init__ = __init__
+
+
 @web.middleware
 async def publishable_key_middleware(request, handler):
     """Serve the two things real Stripe gives a browser that localstripe does not."""
@@ -124,6 +157,7 @@ def main() -> None:
     if store_path is not None:
         store_path.parent.mkdir(parents=True, exist_ok=True)
     _use_store(store_path)
+    _accept_payment_intent_shipping()
     resources.store.try_load_from_disk()
 
     app = server.app

@@ -13,8 +13,8 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from catalog import stock
 from catalog.models import Product
-from orders import clock, lease, logcontext, policy
-from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
+from orders import clock, lease, logcontext, policy, pricing
+from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock, ShippingUnavailable
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.payment import driver
 from orders.timeline import record_event
@@ -28,10 +28,24 @@ class LineRequest:
     quantity: int
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where and how the goods go, as the customer chose (validated by the checkout form)."""
+
+    full_name: str
+    address_line1: str
+    city: str
+    postal_code: str
+    country: str
+    shipping_method_id: int
+    address_line2: str = ""
+
+
 def record_order(
     *,
     lines: Iterable[LineRequest],
     email: str,
+    delivery: Delivery,
     payment_method_id: str,
     checkout_token: str,
     lease_token: str = "",
@@ -40,6 +54,8 @@ def record_order(
 
     With ``lease_token`` the order is committed already leased to its creator, who drives
     its payment next: no other driver takes it meanwhile, and no separate claim is needed.
+    The total is the lines at database prices plus shipping to ``delivery`` at the rate the
+    admin holds now (``pricing.quote``); ShippingUnavailable records nothing.
     """
     lines = sorted(lines, key=lambda line: line.product_id)
     if not lines:
@@ -50,12 +66,30 @@ def record_order(
         currencies = {p.currency for p in products.values()}
         if len(products) != len(lines) or len(currencies) != 1:
             raise OutOfStock("Some products in your cart are no longer available.")
-        total = sum(products[line.product_id].price * line.quantity for line in lines)
+        currency = currencies.pop()
+        goods = sum(products[line.product_id].price * line.quantity for line in lines)
+        figures = pricing.quote(
+            goods=goods,
+            currency=currency,
+            country=delivery.country,
+            shipping_method_id=delivery.shipping_method_id,
+        )
+        total = figures.total
         order = Order.objects.create(
             checkout_token=checkout_token,
             email=email,
+            full_name=delivery.full_name,
+            address_line1=delivery.address_line1,
+            address_line2=delivery.address_line2,
+            city=delivery.city,
+            postal_code=delivery.postal_code,
+            country=delivery.country,
+            shipping_method_name=figures.shipping_method_name,
+            shipping_amount=figures.shipping,
+            vat_rate=figures.vat_rate,
+            vat_amount=figures.vat,
             total_amount=total,
-            currency=currencies.pop(),
+            currency=currency,
             payment_method_id=payment_method_id,
             created_at=now,
             status_changed_at=now,
@@ -80,7 +114,13 @@ def record_order(
             cause="checkout",
             message="Order recorded, stock reserved, payment starting.",
             to_status=OrderStatus.PAYMENT_STARTING,
-            details={"total": total, "idempotency_key": order.idempotency_key},
+            details={
+                "total": total,
+                "shipping": figures.shipping,
+                "shipping_method": figures.shipping_method_name,
+                "vat": figures.vat,
+                "idempotency_key": order.idempotency_key,
+            },
         )
     logcontext.note_order(order)
     logger.info(
@@ -91,7 +131,12 @@ def record_order(
 
 
 def place_order(
-    *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
+    *,
+    lines: Iterable[LineRequest],
+    email: str,
+    delivery: Delivery,
+    payment_method_id: str,
+    checkout_token: str,
 ) -> Order:
     """Record the order, then drive its payment; a resubmitted form drives the same order.
 
@@ -115,11 +160,12 @@ def _place_order(
         order = record_order(
             lines=lines,
             email=email,
+            delivery=delivery,
             payment_method_id=payment_method_id,
             checkout_token=checkout_token,
             lease_token=lease_token,
         )
-    except (IntegrityError, EmptyCart, OutOfStock) as exc:
+    except (IntegrityError, EmptyCart, OutOfStock, ShippingUnavailable) as exc:
         existing = (
             Order.objects.filter(checkout_token=checkout_token).values_list("pk", flat=True).first()
         )

@@ -30,3 +30,7 @@ class ActionRefused(OrderError):
     def __init__(self, message: str = "", *, detail: str = ""):
         super().__init__(message)
         self.detail = detail
+
+
+class ShippingUnavailable(OrderError):
+    """The chosen shipping method does not deliver to the chosen country (or no longer exists)."""

@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django_countries.fields import CountryField
 
 from stripe_gateway import keys
 
@@ -110,6 +111,29 @@ class Order(models.Model):
     # will replay forever: the next create, confirm or cancel goes out under a new key.
     key_round = models.PositiveSmallIntegerField(default=0, editable=False)
 
+    # Delivery, as the customer gave it and as priced when the order was recorded. ``db_default``
+    # keeps rows inserted by older code or raw SQL (the benchmarks) valid.
+    full_name = models.CharField(max_length=200, default="", db_default="", editable=False)
+    address_line1 = models.CharField(max_length=200, default="", db_default="", editable=False)
+    address_line2 = models.CharField(max_length=200, default="", db_default="", editable=False)
+    city = models.CharField(max_length=100, default="", db_default="", editable=False)
+    postal_code = models.CharField(max_length=20, default="", db_default="", editable=False)
+    country = CountryField(blank=True, default="", db_default="", editable=False)
+    shipping_method_name = models.CharField(
+        max_length=100, default="", db_default="", editable=False
+    )
+    shipping_amount = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # Prices are VAT-inclusive: the VAT is the part of ``total_amount`` at ``vat_rate``.
+    vat_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=0, db_default=0, editable=False
+    )
+    vat_amount = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # Stripe's decline code of a failed payment (``insufficient_funds``...), for the customer's
+    # wording; Stripe's own sentence stays in ``status_reason`` and the timeline, for staff.
+    decline_code = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -146,6 +170,21 @@ class Order(models.Model):
     @property
     def is_final(self) -> bool:
         return not self.is_pending
+
+    @property
+    def goods_amount(self) -> int:
+        """The lines' total, without shipping (minor units)."""
+        return self.total_amount - self.shipping_amount
+
+    @property
+    def vat_rate_percent(self) -> str:
+        """The VAT rate as a percentage for display: Decimal("0.2100") -> "21"."""
+        return f"{(self.vat_rate * 100).normalize():f}"
+
+    @property
+    def refund_left(self) -> int:
+        """What of the payment the customer still has paid, after refunds (minor units)."""
+        return self.total_amount - self.refunded_amount
 
 
 class OrderLine(models.Model):
@@ -304,3 +343,75 @@ class UnmatchedPaymentEvent(models.Model):
         """The PaymentIntent the event is about ("" if it names none)."""
         candidates = (self.details.get("object_id"), self.stripe_id)
         return next((c for c in candidates if isinstance(c, str) and c.startswith("pi_")), "")
+
+class ShippingZone(models.Model):
+    """Countries the shop ships to at the same rates."""
+
+    name = models.CharField(max_length=100, unique=True)
+    countries = CountryField(multiple=True, help_text="The countries this zone's rates cover.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def country_codes(self) -> list[str]:
+        return [country.code for country in self.countries]
+
+
+class ShippingMethod(models.Model):
+    """One way of delivering to a zone, at a VAT-inclusive price; maybe free above an amount."""
+
+    zone = models.ForeignKey(ShippingZone, related_name="methods", on_delete=models.CASCADE)
+    name = models.CharField(max_length=100, help_text="Shown to the customer, e.g. 'Standard'.")
+    price = models.PositiveIntegerField(help_text="VAT-inclusive price in minor units (cents).")
+    currency = models.CharField(max_length=3, default="eur")
+    free_over = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Free when the goods total (minor units) is at least this; empty: never free.",
+    )
+    delivery_estimate = models.CharField(
+        max_length=100, blank=True, help_text="Shown beside the price, e.g. '2-4 working days'."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["zone__name", "position", "price", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "name"], name="shipping_method_unique_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.zone})"
+
+    def price_for(self, goods_amount: int) -> int:
+        """The price of this method for goods worth ``goods_amount`` (minor units)."""
+        if self.free_over is not None and goods_amount >= self.free_over:
+            return 0
+        return self.price
+
+
+class VatRate(models.Model):
+    """The VAT rate of one destination country; prices include it. One rate per country."""
+
+    country = CountryField(unique=True)
+    rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        help_text="As a fraction: 0.2100 for 21 %.",
+    )
+
+    class Meta:
+        ordering = ["country"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rate__gte=0) & models.Q(rate__lt=1), name="vat_rate_fraction"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.country.name}: {self.rate * 100:.2f} %"

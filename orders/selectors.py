@@ -3,7 +3,8 @@
 from django.shortcuts import get_object_or_404
 
 import stripe_gateway
-from orders.models import Order, OrderStatus
+from orders import declines
+from orders.models import Order, OrderEvent, OrderStatus
 from orders.outbox.store import queued_refund_total
 from stripe_gateway import GatewayError
 
@@ -23,16 +24,34 @@ def latest_order_for_checkout_tokens(checkout_tokens: list[str]) -> Order | None
     return Order.objects.filter(checkout_token__in=checkout_tokens).order_by("-created_at").first()
 
 
-# Reasons written by our own code that are meant for staff, not for the customer's page.
-_STAFF_ONLY_REASON_PREFIXES = ("Stripe refused", "Stripe took", "Cancelled by support")
-
-
 def failure_reason_for_customer(order: Order) -> str:
-    """Why the payment failed, in words fit for the customer (Stripe's decline text or ours)."""
-    reason = order.status_reason.strip()
-    if not reason or reason.startswith(_STAFF_ONLY_REASON_PREFIXES):
-        return "Your card was declined or its details were refused."
-    return reason
+    """Why the payment failed, in the shop's words (never the provider's sentence)."""
+    if order.decline_code:
+        return declines.customer_wording(order.decline_code)
+    if order.status_reason.startswith("Stripe refused the payment details"):
+        return declines.CARD_DETAILS
+    return declines.GENERIC
+
+
+def refunds_for_customer(order: Order) -> list[dict]:
+    """The refunds booked on the order's own payment, oldest first: when and how much."""
+    events = order.events.filter(
+        kind=OrderEvent.Kind.STRIPE, details__has_keys=["refund", "amount"]
+    ).values_list("at", "details")
+    return [
+        {"at": at, "amount": int(details["amount"])}
+        for at, details in events
+        if details.get("payment_intent") == order.payment_intent_id
+    ]
+
+
+def own_refund_in_progress(order: Order) -> int:
+    """Refunds of the order's own payment (staff, partial or full) not made yet (minor units)."""
+    if not order.payment_intent_id:
+        return 0
+    return queued_refund_total(
+        order, payment_intent_id=order.payment_intent_id, include_failed=True
+    )
 
 
 def refund_in_progress(order: Order) -> int:

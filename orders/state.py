@@ -44,6 +44,7 @@ def transition_locked(
     reason: str = "",
     details: dict | None = None,
     actor=None,
+    decline_code: str = "",
 ) -> Order:
     """Move a locked order to ``to_status`` and record it: the only writer of ``status``.
 
@@ -58,6 +59,8 @@ def transition_locked(
     order.status_changed_at = now
     if reason:
         order.status_reason = reason[:255]
+    if decline_code:
+        order.decline_code = decline_code[:64]
     if to_status in STOCK_RELEASING_STATUSES and not order.stock_released:
         _release_stock(order)
     update_fields = [
@@ -66,6 +69,7 @@ def transition_locked(
         "status_reason",
         "stock_released",
         "next_attempt_at",
+        "decline_code",
     ]
     if to_status not in PENDING_STATUSES:
         order.next_attempt_at = None

@@ -11,16 +11,17 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.db import DatabaseError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.cart import Cart
 from catalog.exceptions import CartError
+from catalog.templatetags.money import money
 from orders import checkout as checkout_service
-from orders import policy, selectors
-from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
+from orders import policy, pricing, selectors
+from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock, ShippingUnavailable
 from orders.forms import CheckoutForm
 from orders.models import OrderStatus
 from orders.payment import driver
@@ -29,6 +30,8 @@ ISSUED_TOKENS_KEY = "checkout_tokens"
 # Tokens whose order this session has seen placed (and its cart emptied for).
 PLACED_TOKENS_KEY = "checkout_tokens_placed"
 ISSUED_TOKENS_KEPT = 10  # enough for a few tabs; older forms are "expired"
+# What the customer typed in the delivery fields, kept for a returning tab (never the card).
+DETAILS_KEY = "checkout_details"
 STOP_POLLING = 286  # htmx's "stop polling" status; our poller honours it too
 
 
@@ -70,7 +73,44 @@ def _token_was_issued(request, token: str) -> bool:
     return any(secrets.compare_digest(token, candidate) for candidate in issued)
 
 
+def _quote_for(cart: Cart, country, method_id) -> pricing.Quote | None:
+    """The figures of this cart sent to ``country`` by ``method_id``, if that is a valid pick."""
+    try:
+        method_id = int(method_id)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(country, str) or not country or not cart.lines():
+        return None
+    try:
+        return pricing.quote(
+            goods=cart.total(),
+            currency=cart.currency(),
+            country=country,
+            shipping_method_id=method_id,
+        )
+    except ShippingUnavailable:
+        return None
+
+
+def _shipping_options(form, cart: Cart) -> list[dict]:
+    goods = cart.total()
+    return [
+        {
+            "id": method.pk,
+            "name": method.name,
+            "zone": method.zone.name,
+            "countries": " ".join(method.zone.country_codes),
+            "price": method.price_for(goods),
+            "estimate": method.delivery_estimate,
+            "currency": method.currency,
+        }
+        for method in form.methods
+        if method.currency == cart.currency()
+    ]
+
+
 def _render_checkout(request, form, cart, status=200):
+    quote = _quote_for(cart, form["country"].value(), form["shipping_method"].value())
     return render(
         request,
         "orders/checkout.html",
@@ -79,13 +119,23 @@ def _render_checkout(request, form, cart, status=200):
             "checkout_token": form["checkout_token"].value(),
             "cart_signature": cart.signature(),
             "lines": cart.lines(),
-            "total": cart.total(),
+            "goods": cart.total(),
+            "quote": quote,
+            "total": quote.total if quote else cart.total(),
             "currency": cart.currency(),
+            "shipping_options": _shipping_options(form, cart),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         },
         status=status,
     )
+
+
+def _remember_details(request, form: CheckoutForm) -> None:
+    """Keep what was typed for a returning tab (each POST, refused or not)."""
+    details = form.remembered()
+    if details and request.session.get(DETAILS_KEY) != details:
+        request.session[DETAILS_KEY] = details
 
 
 @never_cache
@@ -108,7 +158,10 @@ def checkout(request):
             for problem in problems:
                 messages.error(request, problem)
             return redirect("shop:cart")
-        form = CheckoutForm(initial={"checkout_token": _issue_checkout_token(request)})
+        remembered = request.session.get(DETAILS_KEY)
+        initial = dict(remembered) if isinstance(remembered, dict) else {}
+        initial["checkout_token"] = _issue_checkout_token(request)
+        form = CheckoutForm(initial=initial)
         return _render_checkout(request, form, cart)
 
     form = CheckoutForm(request.POST)
@@ -133,6 +186,7 @@ def checkout(request):
     if not cart.lines():
         messages.info(request, "Your cart is empty. Nothing was charged.")
         return redirect("shop:cart")
+    _remember_details(request, form)
     if not form.is_valid():
         return _render_checkout(request, form, cart, status=400)
     if form.cleaned_data["cart_signature"] != cart.signature():
@@ -142,14 +196,38 @@ def checkout(request):
             "please check the total and pay again.",
         )
         return _render_checkout(request, form, cart, status=409)
+    data = form.cleaned_data
+    shown = data.get("shown_total")
+    if shown is not None:
+        quote = _quote_for(cart, data["country"], data["shipping_method"])
+        if quote is None or quote.total != shown:
+            messages.warning(
+                request,
+                "The delivery price changed since this page was opened. Nothing was charged; "
+                "please check the total and pay again.",
+            )
+            return _render_checkout(request, form, cart, status=409)
     lines = [checkout_service.LineRequest(line.product.pk, line.quantity) for line in cart.lines()]
+    delivery = checkout_service.Delivery(
+        full_name=data["full_name"],
+        address_line1=data["address_line1"],
+        address_line2=data["address_line2"],
+        city=data["city"],
+        postal_code=data["postal_code"],
+        country=data["country"],
+        shipping_method_id=data["shipping_method"],
+    )
     try:
         order = checkout_service.place_order(
             lines=lines,
-            email=form.cleaned_data["email"],
-            payment_method_id=form.cleaned_data["payment_method_id"],
+            email=data["email"],
+            delivery=delivery,
+            payment_method_id=data["payment_method_id"],
             checkout_token=token,
         )
+    except ShippingUnavailable as exc:
+        messages.error(request, f"{exc} Nothing was charged.")
+        return _render_checkout(request, form, cart, status=409)
     except (EmptyCart, OutOfStock) as exc:
         messages.error(request, f"{exc} Nothing was charged.")
         return redirect("shop:cart")
@@ -160,6 +238,31 @@ def checkout(request):
         return _render_checkout(request, form, cart, status=503)
     _settle_placed(request, cart, token)
     return redirect(order.get_absolute_url())
+
+
+@never_cache
+@require_GET
+def checkout_quote(request):
+    """The server's figures for this cart, country and delivery method, for the checkout page."""
+    cart = Cart(request.session)
+    quote = _quote_for(cart, request.GET.get("country"), request.GET.get("shipping_method"))
+    if quote is None:
+        return JsonResponse({"error": "That delivery method does not deliver there."}, status=400)
+    currency = cart.currency()
+    return JsonResponse(
+        {
+            "total": quote.total,
+            "shipping": quote.shipping,
+            "vat": quote.vat,
+            "vat_percent": quote.vat_percent,
+            "shipping_method": quote.shipping_method_name,
+            "display": {
+                "total": money(quote.total, currency),
+                "shipping": money(quote.shipping, currency) if quote.shipping else "Free",
+                "vat": money(quote.vat, currency),
+            },
+        }
+    )
 
 
 def _status_context(order, *, for_poller: bool = False):
@@ -176,6 +279,10 @@ def _status_context(order, *, for_poller: bool = False):
             else ""
         ),
         "refund_in_progress": (selectors.refund_in_progress(order) if not order.is_pending else 0),
+        "own_refund_in_progress": (
+            selectors.own_refund_in_progress(order) if order.status == OrderStatus.PAID else 0
+        ),
+        "refunds": selectors.refunds_for_customer(order) if order.refunded_amount else [],
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
     }

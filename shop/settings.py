@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "djstripe",
+    "django_countries",
     "catalog",
     "shop",
     "orders",

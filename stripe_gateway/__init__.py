@@ -30,7 +30,12 @@ from stripe_gateway.errors import (
     RequestRejected,
     TryLater,
 )
-from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot, refunded_total
+from stripe_gateway.snapshots import (
+    PaymentIntentSnapshot,
+    RefundSnapshot,
+    Shipping,
+    refunded_total,
+)
 
 __all__ = [
     "GatewayError",
@@ -40,6 +45,7 @@ __all__ = [
     "PaymentIntentSnapshot",
     "RefundSnapshot",
     "RequestRejected",
+    "Shipping",
     "TryLater",
     "cancel_payment_intent",
     "confirm_payment_intent",

@@ -18,7 +18,7 @@ from stripe_gateway.errors import (
     RequestRejected,
     TryLater,
 )
-from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot
+from stripe_gateway.snapshots import PaymentIntentSnapshot, RefundSnapshot, Shipping
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,11 @@ def _header(exc: stripe.StripeError, name: str) -> str:
 def _translate(exc: stripe.StripeError, *, keyed: bool) -> Exception:
     """Turn an SDK error into one of the domain errors (see ``stripe_gateway.errors``)."""
     if isinstance(exc, stripe.CardError):
-        return PaymentDeclined(code=exc.code or "card_declined", message=exc.user_message or "")
+        # The issuer's reason (``insufficient_funds``...) when Stripe gives one.
+        decline_code = getattr(exc.error, "decline_code", None) if exc.error else None
+        return PaymentDeclined(
+            code=decline_code or exc.code or "card_declined", message=exc.user_message or ""
+        )
     message = f"{type(exc).__name__}: {exc.user_message or exc}"
     if isinstance(exc, stripe.IdempotencyError):
         return KeyConflict(message)
@@ -76,9 +80,14 @@ def create_payment_intent(
     order_id: int,
     order_reference: str,
     idempotency_key: str,
+    shipping: Shipping | None = None,
 ) -> PaymentIntentSnapshot:
-    """Create an unconfirmed PaymentIntent carrying the order in its metadata."""
-    params = {
+    """Create an unconfirmed PaymentIntent carrying the order in its metadata.
+
+    ``shipping`` (name and address of the delivery) is sent when the order has one: Stripe
+    shows it on the payment and uses it in its fraud checks.
+    """
+    params: dict[str, Any] = {
         "amount": amount,
         "currency": currency,
         "payment_method": payment_method_id,
@@ -89,6 +98,8 @@ def create_payment_intent(
             "shop": settings.STRIPE_METADATA_TAG,
         },
     }
+    if shipping is not None:
+        params["shipping"] = shipping.as_params()
     pi = _call(
         "payment_intents.create",
         lambda: client().v1.payment_intents.create(

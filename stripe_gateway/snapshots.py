@@ -34,6 +34,8 @@ class PaymentIntentSnapshot:
     metadata: dict[str, str] = field(default_factory=dict)
     created: int = 0
     client_secret: str = ""
+    # The most precise of Stripe's codes for the last error: the card issuer's
+    # ``decline_code`` (``insufficient_funds``...) when there is one, else the error's ``code``.
     last_error_code: str = ""
     last_error_message: str = ""
     payment_method: str = ""
@@ -96,7 +98,7 @@ class PaymentIntentSnapshot:
             metadata=dict(data.get("metadata") or {}),
             created=int(data.get("created") or 0),
             client_secret=data.get("client_secret") or "",
-            last_error_code=error.get("code") or error.get("decline_code") or "",
+            last_error_code=error.get("decline_code") or error.get("code") or "",
             last_error_message=error.get("message") or "",
             payment_method=_id_of(data.get("payment_method")),
             receipt_email=data.get("receipt_email") or "",
@@ -131,3 +133,26 @@ class RefundSnapshot:
 def refunded_total(refunds: Iterable[RefundSnapshot]) -> int:
     """What Stripe has refunded (or is refunding) of a payment, from its refunds."""
     return sum(refund.amount for refund in refunds if refund.counts)
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """Where the goods go: Stripe's PaymentIntent ``shipping`` (name and address)."""
+
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str  # ISO 3166-1 alpha-2
+    line2: str = ""
+
+    def as_params(self) -> dict[str, Any]:
+        address = {
+            "line1": self.line1,
+            "city": self.city,
+            "postal_code": self.postal_code,
+            "country": self.country,
+        }
+        if self.line2:
+            address["line2"] = self.line2
+        return {"name": self.name, "address": address}

@@ -8,8 +8,8 @@ from django.conf import settings
 from catalog.models import Product
 from devtools.stripe_semantics import Planned, StripeSemantics
 from orders import clock as order_clock
-from orders.checkout import LineRequest, place_order
-from orders.models import OrderStatus
+from orders.checkout import Delivery, LineRequest, place_order
+from orders.models import OrderStatus, ShippingMethod, ShippingZone, VatRate
 from tests.stripe_stand_in import (
     Fault,
     FaultyHTTPClient,
@@ -176,8 +176,42 @@ def make_product(db):
     return make
 
 
+def make_shipping(*, countries=("NL",), name="Test delivery", price=0, free_over=None, vat=None):
+    """A shipping zone for ``countries`` with one method; ``vat`` sets their VAT rate."""
+    zone = ShippingZone.objects.create(
+        name=f"Zone {secrets.token_hex(3)}", countries=list(countries)
+    )
+    method = ShippingMethod.objects.create(zone=zone, name=name, price=price, free_over=free_over)
+    if vat is not None:
+        for country in countries:
+            VatRate.objects.update_or_create(country=country, defaults={"rate": vat})
+    return method
+
+
+def delivery_to(method: ShippingMethod, country: str = "NL") -> Delivery:
+    return Delivery(
+        full_name="Ann Example",
+        address_line1="Keizersgracht 1",
+        city="Amsterdam",
+        postal_code="1015 CJ",
+        country=country,
+        shipping_method_id=method.pk,
+    )
+
+
 @pytest.fixture
-def checkout(stripe_api, make_product):
+def delivery(db) -> Delivery:
+    """Where a test's orders go: free delivery to the Netherlands (amounts are the goods').
+
+    The starting rates of migration orders 0006 are removed: a test sees only its own.
+    """
+    ShippingZone.objects.all().delete()
+    VatRate.objects.all().delete()
+    return delivery_to(make_shipping())
+
+
+@pytest.fixture
+def checkout(stripe_api, make_product, delivery):
     """Place an order the way the checkout view does, with a card number of the test's choice."""
 
     def place(
@@ -187,11 +221,13 @@ def checkout(stripe_api, make_product):
         quantity: int = 1,
         token: str | None = None,
         email="ann@example.com",
+        to: Delivery | None = None,
     ):
         product = product or make_product()
         return place_order(
             lines=[LineRequest(product.pk, quantity)],
             email=email,
+            delivery=to or delivery,
             payment_method_id=stripe_api.payment_method(card),
             checkout_token=token or secrets.token_urlsafe(24),
         )

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bench import measure, shopdata, stack
 from bench.benchmarks.context import DB_NAME
 from bench.browser import open_checkout
-from bench.forms import hidden_fields
+from bench.forms import delivery_fields, hidden_fields
 from bench.measure import TICKS, pct, self_cpu_seconds
 from bench.report import log
 
@@ -151,7 +151,8 @@ def checkout_round_trips(products) -> dict:
         return "/checkout/"
 
     def data(client, i):
-        form = hidden_fields(client.get("/checkout/").content.decode())
+        page = client.get("/checkout/").content.decode()
+        form = {**hidden_fields(page), **delivery_fields(page)}
         return {**form, "email": "rt@example.com", "payment_method_id": f"pm_rt{i}"}
 
     return measure.count_round_trips(path, method="post", data_fn=data)

@@ -7,6 +7,7 @@ does not allow it). The admin only parses the form and calls that one service.
 - ``order``: the order list (stuck filter, search) and the order page (timeline, actions).
 - ``actions``: the staff action forms and what each button does.
 - ``history``: events, outbox messages and unmatched Stripe events, searchable across orders.
+- ``shipping``: the shipping zones, their methods and prices, and the VAT rates the owner edits.
 """
 
-from orders.admin import history, order  # noqa: F401  (registers the model admins)
+from orders.admin import history, order, shipping  # noqa: F401  (registers the model admins)

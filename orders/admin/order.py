@@ -121,6 +121,18 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
             },
         ),
         (
+            "Delivery",
+            {
+                "fields": (
+                    "full_name",
+                    ("address_line1", "address_line2"),
+                    ("postal_code", "city", "country"),
+                    ("shipping_method_name", "shipping_price"),
+                    ("vat_rate", "vat"),
+                ),
+            },
+        ),
+        (
             "Payment",
             {
                 "fields": (
@@ -150,6 +162,16 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "next_reconcile",
         "last_error_explained",
         "lease_until",
+        "full_name",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "city",
+        "country",
+        "shipping_method_name",
+        "shipping_price",
+        "vat_rate",
+        "vat",
     )
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
@@ -171,6 +193,14 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="total", ordering="total_amount")
     def total(self, order: Order) -> str:
         return money(order.total_amount, order.currency)
+
+    @admin.display(description="shipping price")
+    def shipping_price(self, order: Order) -> str:
+        return money(order.shipping_amount, order.currency)
+
+    @admin.display(description="VAT included")
+    def vat(self, order: Order) -> str:
+        return money(order.vat_amount, order.currency)
 
     @admin.display(description="refunded")
     def refunded(self, order: Order) -> str:

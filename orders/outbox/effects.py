@@ -8,10 +8,11 @@ not honour keys. A ``PermanentFailure`` means the message can never succeed as w
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 import stripe_gateway
+from orders import selectors
 from orders.models import OutboxMessage
 from orders.payment import apply
 
@@ -29,22 +30,54 @@ class PermanentFailure(Exception):
     """The message can never succeed as written; staff must look at it."""
 
 
-def send_email(message: OutboxMessage) -> dict:
+def _subject(message: OutboxMessage) -> str:
     order = message.order
-    context = {"order": order, "lines": list(order.lines.all()), "site_url": settings.SITE_URL}
-    body = render_to_string(f"emails/{message.kind}.txt", context)
-    subject = EMAIL_SUBJECTS[message.kind].format(reference=order.reference)
+    if message.kind == OutboxMessage.Kind.REFUNDED_EMAIL and message.discriminator.startswith(
+        "partial:"
+    ):
+        return f"Part of your order {order.reference} was refunded"
+    return EMAIL_SUBJECTS[message.kind].format(reference=order.reference)
+
+
+def email_context(message: OutboxMessage) -> dict:
+    """What an email shows: the order as it is, and the figures the message was written with."""
+    order = message.order
+    payload = message.payload or {}
+    refunded_total = int(payload.get("refunded_total", order.refunded_amount))
+    return {
+        "order": order,
+        "lines": list(order.lines.all()),
+        "site_url": settings.SITE_URL,
+        "shop_name": getattr(settings, "SHOP_NAME", "Convergent Shop"),
+        "failure_reason": selectors.failure_reason_for_customer(order),
+        # A refund email's own figures: this refund, all refunds so far, what stays paid.
+        "refund_amount": int(payload.get("amount", order.refunded_amount)),
+        "refunded_total": refunded_total,
+        "paid_left": order.total_amount - refunded_total,
+        "partial": message.discriminator.startswith("partial:"),
+    }
+
+
+def send_email(message: OutboxMessage) -> dict:
+    """Send the message's email, plain text with an HTML alternative."""
+    order = message.order
+    context = email_context(message)
+    text = render_to_string(f"emails/{message.kind}.txt", context)
+    html = render_to_string(f"emails/{message.kind}.html", context)
+    subject = _subject(message)
     # A Message-ID fixed by the outbox row: a worker that dies after the send but before
     # booking it makes the retry send the same message again, which mail systems collapse.
     host = urlsplit(settings.SITE_URL).hostname or "shop.invalid"
     message_id = f"<outbox-{message.pk}.{order.reference}@{host}>"
-    EmailMessage(
+    email = EmailMultiAlternatives(
         subject,
-        body,
+        text,
         settings.DEFAULT_FROM_EMAIL,
         [order.email],
         headers={"Message-ID": message_id},
-    ).send()
+    )
+    email.attach_alternative(html, "text/html")
+    email.send()
     return {"to": order.email, "subject": subject, "message_id": message_id}
 
 

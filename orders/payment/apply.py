@@ -80,6 +80,7 @@ def apply_payment_intent(
                 cause=cause,
                 reason=pi.last_error_message or "Your card was declined.",
                 details={"payment_intent": pi.id, "code": pi.last_error_code},
+                decline_code=pi.last_error_code,
             )
             enqueue_outbox(order, OutboxMessage.Kind.PAYMENT_FAILED_EMAIL)
             # Close the PaymentIntent so that it can never succeed later.
@@ -197,9 +198,19 @@ def record_refund(
                 "refunded_total": booked,
             },
         )
+        # The customer hears of every refund of a paid order, partial ones too; each email
+        # says what this refund gave back and what is left (its own figures, fixed here).
+        email = {"amount": added, "refunded_total": booked}
         if order.status == OrderStatus.PAID and order.refunded_amount >= order.total_amount:
             state.transition_locked(
                 order, OrderStatus.REFUNDED, cause=cause, reason="Refunded in full."
             )
-            enqueue_outbox(order, OutboxMessage.Kind.REFUNDED_EMAIL)
+            enqueue_outbox(order, OutboxMessage.Kind.REFUNDED_EMAIL, payload=email)
+        elif order.status == OrderStatus.PAID:
+            enqueue_outbox(
+                order,
+                OutboxMessage.Kind.REFUNDED_EMAIL,
+                discriminator=f"partial:{booked}",
+                payload=email,
+            )
         return order

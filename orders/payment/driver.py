@@ -75,6 +75,20 @@ def hand_back_connection(conn=connection) -> bool:
     return True
 
 
+def _shipping_of(order: Order) -> stripe_gateway.Shipping | None:
+    """The order's delivery as Stripe's ``shipping``; None for an order recorded without one."""
+    if not (order.full_name and order.address_line1 and order.country):
+        return None
+    return stripe_gateway.Shipping(
+        name=order.full_name,
+        line1=order.address_line1,
+        line2=order.address_line2,
+        city=order.city,
+        postal_code=order.postal_code,
+        country=str(order.country),
+    )
+
+
 def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
     hand_back_connection()
     pi = stripe_gateway.create_payment_intent(
@@ -84,6 +98,7 @@ def _create_and_attach(order: Order, *, cause: str) -> PaymentIntentSnapshot:
         order_id=order.pk,
         order_reference=order.reference,
         idempotency_key=stripe_gateway.keys.create_key(order.idempotency_key, order.key_round),
+        shipping=_shipping_of(order),
     )
     recorded = attach_payment_intent(order.pk, pi.id, cause=cause, stripe_status=pi.status)
     if recorded != pi.id:

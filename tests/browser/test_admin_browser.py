@@ -25,7 +25,7 @@ def support_login():
 
 
 def test_support_finds_a_stuck_order_reconciles_it_and_sees_it_paid(
-    browser_page, support_login, faults, clock, stripe_api, make_product
+    browser_page, support_login, faults, clock, stripe_api, make_product, delivery
 ):
     page = browser_page
     # The customer paid, but Stripe's reply was lost and Stripe stayed unreachable after it.
@@ -34,6 +34,7 @@ def test_support_finds_a_stuck_order_reconciles_it_and_sees_it_paid(
     order = place_order(
         lines=[LineRequest(make_product().pk, 1)],
         email="worried@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(),
         checkout_token=secrets.token_urlsafe(24),
     )

@@ -16,7 +16,8 @@ FAILED = "Payment failed — nothing was charged"
 
 
 @pytest.fixture
-def mug(make_product):
+def mug(make_product, delivery):
+    """A product, and free delivery to the Netherlands (``delivery``) to send it with."""
     return make_product(name="Enamel mug", slug="enamel-mug", price=1800, stock=5)
 
 
@@ -38,8 +39,23 @@ def fill_card(page, number: str) -> None:
     card.get_by_placeholder("postal_code").fill("75001")
 
 
+def address_box(page):
+    """The delivery address fieldset (the card box has a postal code of its own)."""
+    return page.get_by_role("group", name="Delivery address")
+
+
+def fill_address(page, country: str = "Netherlands") -> None:
+    box = address_box(page)
+    box.get_by_label("Full name").fill("Ann Example")
+    box.get_by_label("Address", exact=True).fill("Keizersgracht 1")
+    box.get_by_label("Postal code").fill("1015 CJ")
+    box.get_by_label("City").fill("Amsterdam")
+    box.get_by_label("Country").select_option(label=country)
+
+
 def pay_with(page, number: str, email: str = "ann@example.com") -> None:
     page.get_by_label("Email", exact=True).fill(email)
+    fill_address(page)
     fill_card(page, number)
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
@@ -156,6 +172,7 @@ def test_double_clicking_pay_charges_once(browser_page, mug, stripe_api):
     page = browser_page
     add_to_cart_and_go_to_checkout(page, mug)
     page.get_by_label("Email", exact=True).fill("ann@example.com")
+    fill_address(page)
     fill_card(page, CARD_OK)
 
     page.get_by_role("button", name=re.compile(r"^Pay ")).dblclick()
@@ -178,6 +195,10 @@ def test_missing_card_or_email_is_reported_on_the_page_and_sends_nothing(
     )
 
     page.get_by_label("Email", exact=True).fill("ann@example.com")
+    pay_button.click()
+    expect(page.locator("#card-errors")).to_have_text("Please fill in full name.")
+
+    fill_address(page)
     pay_button.click()
     expect(page.locator("#card-errors")).to_have_text("Your card number is incomplete.")
     expect(pay_button).to_be_enabled()

@@ -11,8 +11,12 @@ def mug(make_product):
 
 
 @pytest.fixture
-def shopper(client, mug):
-    """A customer with 2 mugs in the cart and the checkout page open (its token issued)."""
+def shopper(client, mug, delivery):
+    """A customer with 2 mugs in the cart and the checkout page open (its token issued).
+
+    ``client.shipping_method`` is the (free) delivery method its form chooses by default.
+    """
+    client.shipping_method = delivery.shipping_method_id
     client.post("/cart/add/", {"product_id": mug.pk, "quantity": "2"})
     response = client.get("/checkout/")
     assert response.status_code == 200

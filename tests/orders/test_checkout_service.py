@@ -83,7 +83,7 @@ def test_resubmitting_the_same_checkout_token_returns_the_same_order_and_charges
 
 
 def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_intent(
-    stripe_api, make_product
+    stripe_api, make_product, delivery
 ):
     product = make_product(stock=5)
     pm = stripe_api.payment_method()
@@ -92,6 +92,7 @@ def test_two_concurrent_submits_of_one_form_make_one_order_and_one_payment_inten
         return place_order(
             lines=[LineRequest(product.pk, 1)],
             email="ann@example.com",
+            delivery=delivery,
             payment_method_id=pm,
             checkout_token="tok-concurrent-0000000000",
         )
@@ -119,7 +120,7 @@ def test_out_of_stock_records_nothing(checkout, make_product, stripe_api):
 
 
 def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its_order(
-    checkout, stripe_api, make_product
+    checkout, stripe_api, make_product, delivery
 ):
     from orders.exceptions import EmptyCart
 
@@ -132,13 +133,18 @@ def test_resubmitting_a_paid_form_whose_stock_or_cart_is_gone_still_lands_on_its
     empty = place_order(
         lines=[],
         email="ann@example.com",
+        delivery=delivery,
         payment_method_id="pm_x",
         checkout_token="tok-resubmit-gone-00000000",
     )
     assert empty.pk == first.pk
     with pytest.raises(EmptyCart):
         place_order(
-            lines=[], email="ann@example.com", payment_method_id="pm_x", checkout_token="tok-new"
+            lines=[],
+            email="ann@example.com",
+            delivery=delivery,
+            payment_method_id="pm_x",
+            checkout_token="tok-new",
         )
     assert Order.objects.count() == 1
     assert len(stripe_api.payment_intents()) == 1
@@ -153,12 +159,15 @@ def test_an_order_that_reached_its_end_holds_no_driver_lease(checkout, stripe_ap
         assert (order.lease_token, order.lease_until) == ("", None)
 
 
-def test_a_recorded_order_is_leased_to_its_creator_until_it_is_driven(make_product, stripe_api):
+def test_a_recorded_order_is_leased_to_its_creator_until_it_is_driven(
+    make_product, stripe_api, delivery
+):
     """Step 1 commits the order already leased: no reconciler can take it before its creator."""
     product = make_product()
     order = record_order(
         lines=[LineRequest(product.pk, 1)],
         email="ann@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(),
         checkout_token="tok-leased-0000000000000",
         lease_token="creator",

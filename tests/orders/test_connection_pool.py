@@ -87,7 +87,9 @@ def test_nothing_is_given_back_inside_a_transaction(pooled):
     assert connection.connection is None
 
 
-def test_many_threads_check_out_at_once_through_a_pool_of_two(pooled, stripe_api, make_product):
+def test_many_threads_check_out_at_once_through_a_pool_of_two(
+    pooled, stripe_api, make_product, delivery
+):
     """Eight customers at once, as eight threads of one gthread worker, share two connections."""
     product = make_product(stock=100)
     methods = [stripe_api.payment_method("4242424242424242") for _ in range(8)]
@@ -97,6 +99,7 @@ def test_many_threads_check_out_at_once_through_a_pool_of_two(pooled, stripe_api
             place_order(
                 lines=[LineRequest(product.pk, 1)],
                 email="many@example.com",
+                delivery=delivery,
                 payment_method_id=method,
                 checkout_token=secrets.token_urlsafe(24),
             ).status

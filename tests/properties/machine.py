@@ -43,6 +43,7 @@ from orders.models import (
     OrderLine,
     OrderStatus,
     OutboxMessage,
+    ShippingZone,
     UnmatchedPaymentEvent,
 )
 from orders.outbox import dispatch as outbox
@@ -52,7 +53,14 @@ from payments.audit import audit_payments
 from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
 from stripe_gateway import GatewayError
-from tests.conftest import CARD_3DS, CARD_3DS_DECLINED, CARD_DECLINED, CARD_OK
+from tests.conftest import (
+    CARD_3DS,
+    CARD_3DS_DECLINED,
+    CARD_DECLINED,
+    CARD_OK,
+    delivery_to,
+    make_shipping,
+)
 from tests.invariants import StripeView, check_converged, check_safe
 from tests.properties import wire
 from tests.properties.wire import BoundaryFault, Crash, WireFault
@@ -65,6 +73,7 @@ CARDS = {
     "3ds_declined": CARD_3DS_DECLINED,
 }
 PRICE = 1500
+SHIPPING_PRICE = 495
 STOCK = 100
 MAX_FORMS = 3
 MAX_WIRE_FAULTS = 3
@@ -196,6 +205,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
             slug="mug", name="Mug", price=PRICE, currency="eur", stock=STOCK
         )
         self.initial_stock = {self.product.pk: STOCK}
+        # Every order pays for its delivery too: the money checked is goods plus shipping.
+        ShippingZone.objects.all().delete()
+        self.delivery = delivery_to(make_shipping(price=SHIPPING_PRICE, vat="0.2100"))
         self.staff, _ = get_user_model().objects.get_or_create(
             username="support-machine", defaults={"is_staff": True}
         )
@@ -296,6 +308,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 order = checkout.place_order(
                     lines=[checkout.LineRequest(self.product.pk, form.quantity)],
                     email=f"customer{form.number}@example.com",
+                    delivery=self.delivery,
                     payment_method_id=form.payment_method_id,
                     checkout_token=form.token,
                 )

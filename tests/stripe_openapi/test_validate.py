@@ -72,6 +72,14 @@ def drive_every_call():
         order_id=7,
         order_reference="ORD-7",
         idempotency_key="k:create",
+        shipping=stripe_gateway.Shipping(
+            name="Ann Example",
+            line1="Keizersgracht 1",
+            line2="2nd floor",
+            city="Amsterdam",
+            postal_code="1015 CJ",
+            country="NL",
+        ),
     )
     stripe_gateway.confirm_payment_intent(payment_intent_id="pi_1", idempotency_key="k:confirm")
     stripe_gateway.retrieve_payment_intent("pi_1")
