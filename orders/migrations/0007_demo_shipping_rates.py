@@ -54,6 +54,6 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orders", "0005_delivery_shipping_vat")]
+    dependencies = [("orders", "0006_delivery_shipping_vat")]
 
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0004_key_round"),
+        ("orders", "0005_support_resolutions"),
     ]
 
     operations = [
