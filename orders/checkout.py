@@ -147,13 +147,19 @@ def place_order(
         return _place_order(
             lines=lines,
             email=email,
+            delivery=delivery,
             payment_method_id=payment_method_id,
             checkout_token=checkout_token,
         )
 
 
 def _place_order(
-    *, lines: Iterable[LineRequest], email: str, payment_method_id: str, checkout_token: str
+    *,
+    lines: Iterable[LineRequest],
+    email: str,
+    delivery: Delivery,
+    payment_method_id: str,
+    checkout_token: str,
 ) -> Order:
     lease_token = lease.new_token()
     try:

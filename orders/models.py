@@ -344,6 +344,7 @@ class UnmatchedPaymentEvent(models.Model):
         candidates = (self.details.get("object_id"), self.stripe_id)
         return next((c for c in candidates if isinstance(c, str) and c.startswith("pi_")), "")
 
+
 class ShippingZone(models.Model):
     """Countries the shop ships to at the same rates."""
 
