@@ -64,6 +64,7 @@ def transition_locked(
         "status_reason",
         "stock_released",
         "next_attempt_at",
+        "charge_attempted",  # set by the caller from Stripe's answer; same UPDATE
     ]
     if to_status not in PENDING_STATUSES:
         order.next_attempt_at = None

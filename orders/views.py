@@ -24,6 +24,7 @@ from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
 from orders.forms import CheckoutForm
 from orders.models import OrderStatus
 from orders.payment import driver
+from ratelimits.limits import rate_limited
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
 # Tokens whose order this session has seen placed (and its cart emptied for).
@@ -90,6 +91,7 @@ def _render_checkout(request, form, cart, status=200):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@rate_limited("checkout")  # per client and per email (settings.RATE_LIMITS): card testing
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":

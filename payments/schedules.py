@@ -11,6 +11,8 @@ SCHEDULES = [
     ("reconcile-payments", "payments.tasks.reconcile_payments", 1),
     ("dispatch-outbox", "orders.tasks.dispatch_due_outbox", 1),
     ("audit-payments", "payments.tasks.audit_payments", 60),
+    # Unverified webhook records and expired rate-limit counts (payments/retention.py).
+    ("prune-webhook-records", "payments.tasks.prune_webhook_records", 60),
 ]
 
 

@@ -1,24 +1,29 @@
 """Stripe webhooks, received and verified by dj-stripe, applied to orders.
 
-dj-stripe verifies the signature, stores the event once (a duplicate delivery is a no-op)
-and sends a signal inside its transaction; these receivers map the event onto the same
-``apply_payment_intent`` that checkout and the reconciler use. They make no Stripe calls
-and send nothing themselves: effects go to the outbox and leave after the commit.
+``VerifiedWebhookView`` refuses, before anything is stored, a body over
+``WEBHOOK_MAX_BODY_BYTES`` (413) and a request whose signature does not verify against the
+endpoint's secret (400): dj-stripe itself saves every request, body included, before it
+checks the signature. dj-stripe then verifies it again, stores the event once (a duplicate
+delivery is a no-op) and sends a signal inside its transaction; these receivers map the
+event onto the same ``apply_payment_intent`` that checkout and the reconciler use. They make
+no Stripe calls and send nothing themselves: effects go to the outbox and leave after the
+commit.
 """
 
 import logging
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404
 from djstripe import event_handlers as djstripe_event_handlers
-from djstripe.models import Event
+from djstripe.models import Event, WebhookEndpoint
 from djstripe.signals import WEBHOOK_SIGNALS
 from djstripe.views import ProcessWebhookView
 
 from orders import clock
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
-from stripe_gateway import PaymentIntentSnapshot
+from stripe_gateway import PaymentIntentSnapshot, signature_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +128,38 @@ for _name in REFUND_EVENTS:
 
 
 class VerifiedWebhookView(ProcessWebhookView):
-    """dj-stripe's endpoint, minus its DEBUG-only override of the signing secret by header."""
+    """dj-stripe's endpoint, storing only what Stripe signed, and never a body over the limit.
+
+    Also refuses dj-stripe's DEBUG-only override of the signing secret by header.
+    """
 
     def post(self, request, uuid):
         if "x-djstripe-webhook-secret" in request.headers:
             return HttpResponseBadRequest("secret override header refused")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponseBadRequest("bad Content-Length")
+        if length > settings.WEBHOOK_MAX_BODY_BYTES:
+            # Refused before the body is read: nothing of it is kept anywhere.
+            logger.warning("webhook body too large", extra={"content_length": length})
+            return HttpResponse("webhook body too large", status=413, content_type="text/plain")
+        signature = request.headers.get("stripe-signature", "")
+        if not signature:
+            logger.warning("webhook without signature")
+            return HttpResponseBadRequest("Stripe-Signature header missing")
+        endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+        try:
+            payload = request.body.decode(request.encoding or "utf-8")
+        except UnicodeDecodeError:
+            payload = ""
+        if not signature_is_valid(
+            payload=payload,
+            header=signature,
+            secret=endpoint.secret,
+            tolerance=endpoint.djstripe_tolerance,
+        ):
+            # One line, no traceback, nothing stored: anyone can post junk to this URL.
+            logger.warning("webhook signature refused", extra={"endpoint": str(uuid)})
+            return HttpResponseBadRequest("signature refused")
         return super().post(request, uuid)

@@ -219,3 +219,14 @@ def stripe_requests_match_openapi():
         yield refused
     if refused:
         pytest.fail("\n".join(str(exc) for exc in refused), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request, django_db_blocker):
+    """Rate-limit counts live in the test database's cache table: no test inherits any."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        from django.core.cache import cache
+
+        with django_db_blocker.unblock():
+            cache.clear()
