@@ -170,3 +170,14 @@ def test_staff_see_how_many_requests_each_limit_refused_on_the_payments_health_p
     assert "Refused by the checkout/ip limit" in page
     assert '<td class="figure">5</td>' in page.split('id="abuse-controls"')[1]
     assert "203.0.113.7" in figures
+
+
+def test_a_count_is_added_once_per_window_and_again_once_it_expired():
+    assert cache.add("rl:window", 1, 600) is True
+    assert cache.add("rl:window", 1, 600) is False  # live: left alone
+    assert cache.incr("rl:window") == 2
+    cache.set("rl:old", 7, 0)  # already expired
+    assert cache.add("rl:old", 1, 600) is True
+    assert cache.get("rl:old") == 1
+    with pytest.raises(ValueError):
+        cache.incr("rl:missing")
