@@ -97,6 +97,10 @@ class Order(models.Model):
     refunded_amount = models.PositiveIntegerField(default=0, editable=False)
     status_reason = models.CharField(max_length=255, blank=True, editable=False)
     stock_released = models.BooleanField(default=False, editable=False)
+    # Stripe attempted a charge for this order (a confirm reached the card, declined or not).
+    # Only then may a "payment failed" or "cancelled" email go out: an address typed into a
+    # checkout whose card Stripe never tried (a made-up PaymentMethod) gets no mail from us.
+    charge_attempted = models.BooleanField(default=False, editable=False)
 
     created_at = models.DateTimeField(editable=False, db_index=True)
     status_changed_at = models.DateTimeField(editable=False)

@@ -70,6 +70,7 @@ def transition_locked(
         "stock_released",
         "next_attempt_at",
         "decline_code",
+        "charge_attempted",  # set by the caller from Stripe's answer; same UPDATE
     ]
     if to_status not in PENDING_STATUSES:
         order.next_attempt_at = None

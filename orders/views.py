@@ -25,6 +25,7 @@ from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock, Shippin
 from orders.forms import CheckoutForm
 from orders.models import OrderStatus
 from orders.payment import driver
+from ratelimits.limits import rate_limited
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
 # Tokens whose order this session has seen placed (and its cart emptied for).
@@ -140,6 +141,7 @@ def _remember_details(request, form: CheckoutForm) -> None:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@rate_limited("checkout")  # per client and per email (settings.RATE_LIMITS): card testing
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":

@@ -3,12 +3,15 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import Count, Min, Q, Sum
 
 from orders import clock, policy
 from orders.models import PENDING_STATUSES, Order, OrderStatus, OutboxMessage, UnmatchedPaymentEvent
 from orders.support import selectors as order_selectors
 from payments.models import ReconcilerRun
+from ratelimits.models import LimitHit
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class PaymentsHealth:
     outbox_failed: int
     unmatched_unresolved: int
     grace_period: timedelta
+    # Abuse controls: requests refused by each rate limit ("checkout/ip") in the last 24 h,
+    # and admin logins locked out now (django-axes).
+    limited_last_day: dict[str, int]
+    logins_locked: int
 
     @property
     def pending(self) -> int:
@@ -120,6 +127,10 @@ class PaymentsHealth:
                 "failed": self.outbox_failed,
             },
             "unmatched_stripe_events": self.unmatched_unresolved,
+            "abuse": {
+                "rate_limited_last_24h": self.limited_last_day,
+                "admin_logins_locked": self.logins_locked,
+            },
         }
 
 
@@ -206,7 +217,23 @@ def payments_health(
         outbox_oldest_pending_age=None if outbox["oldest"] is None else now - outbox["oldest"],
         outbox_failed=outbox["failed"],
         unmatched_unresolved=UnmatchedPaymentEvent.objects.filter(resolved=False).count(),
+        limited_last_day=_limited_since(now - timedelta(hours=24)),
+        logins_locked=AccessAttempt.objects.filter(
+            failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+            attempt_time__gte=now - settings.AXES_COOLOFF_TIME,
+        ).count(),
     )
+
+
+def _limited_since(since: datetime) -> dict[str, int]:
+    """Requests refused per rate limit since ``since`` (whole hours), e.g. {"checkout/ip": 80}."""
+    rows = (
+        LimitHit.objects.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
+        .order_by("scope", "key_kind")
+        .values_list("scope", "key_kind")
+        .annotate(n=Sum("count"))
+    )
+    return {f"{scope}/{kind}": n for scope, kind, n in rows}
 
 
 def format_duration(value: timedelta | None) -> str:

@@ -13,6 +13,8 @@ SCHEDULES = [
     ("audit-payments", "payments.tasks.audit_payments", 60),
     # Proves a worker runs tasks: /healthz answers 503 once it is older than a few minutes.
     ("worker-heartbeat", "qworker.heartbeat.beat", 1),
+    # Unverified webhook records and expired rate-limit counts (payments/retention.py).
+    ("prune-webhook-records", "payments.tasks.prune_webhook_records", 60),
 ]
 
 

@@ -5,6 +5,7 @@ import logging
 from orders.payment.converge import converge_order
 from payments.audit import audit_payments as audit
 from payments.reconcile import reconcile_pending_orders
+from payments.retention import prune_webhook_records as prune
 
 logger = logging.getLogger(__name__)
 
@@ -23,3 +24,7 @@ def audit_payments() -> dict:
     for finding in report.broken:
         logger.error("payment invariant broken", extra={"finding": finding.line()})
     return {"broken": [f.line() for f in report.broken], "seen": report.payment_intents_seen}
+
+
+def prune_webhook_records() -> dict:
+    return prune().as_dict()

@@ -1,24 +1,29 @@
 """Stripe webhooks, received and verified by dj-stripe, applied to orders.
 
-dj-stripe verifies the signature, stores the event once (a duplicate delivery is a no-op)
-and sends a signal inside its transaction; these receivers map the event onto the same
-``apply_payment_intent`` that checkout and the reconciler use. They make no Stripe calls
-and send nothing themselves: effects go to the outbox and leave after the commit.
+``VerifiedWebhookView`` refuses, before anything is stored, a body over
+``WEBHOOK_MAX_BODY_BYTES`` (413) and a request whose signature does not verify against the
+endpoint's secret (400): dj-stripe itself saves every request, body included, before it
+checks the signature. dj-stripe then verifies it again, stores the event once (a duplicate
+delivery is a no-op) and sends a signal inside its transaction; these receivers map the
+event onto the same ``apply_payment_intent`` that checkout and the reconciler use. They make
+no Stripe calls and send nothing themselves: effects go to the outbox and leave after the
+commit.
 """
 
 import logging
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404
 from djstripe import event_handlers as djstripe_event_handlers
-from djstripe.models import Event
+from djstripe.models import Event, WebhookEndpoint
 from djstripe.signals import WEBHOOK_SIGNALS
 from djstripe.views import ProcessWebhookView
 
 from orders import clock
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
-from stripe_gateway import PaymentIntentSnapshot
+from stripe_gateway import PaymentIntentSnapshot, signature_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -144,34 +149,58 @@ for _logger_name in DJSTRIPE_REFUSAL_MESSAGES:
 
 
 class VerifiedWebhookView(ProcessWebhookView):
-    """dj-stripe's endpoint, minus its DEBUG-only override of the signing secret by header.
+    """dj-stripe's endpoint, storing only what Stripe signed, and never a body over the limit.
 
-    A refused delivery (answered 400) is logged here as one warning, without a traceback
-    (and Django's own "Bad Request" line for it is skipped).
+    Also refuses dj-stripe's DEBUG-only override of the signing secret by header. A refused
+    delivery is logged here as one warning line with its reason, without a traceback (and
+    Django's own "Bad Request" line for it is skipped).
     """
 
     def post(self, request, uuid):
-        if "x-djstripe-webhook-secret" in request.headers:
-            response = HttpResponseBadRequest("secret override header refused")
-        else:
+        response, reason = self._refusal(request, uuid)
+        if response is None:
             response = super().post(request, uuid)
-        if response.status_code == 400:
+            reason = "signature or body did not verify"
+        if response.status_code in (400, 413):
             logger.warning(
                 "webhook refused",
                 extra={
                     "endpoint": str(uuid),
-                    "reason": _refusal_reason(request),
-                    "body_bytes": len(request.body),
+                    "reason": reason,
+                    "content_length": request.META.get("CONTENT_LENGTH", ""),
                     "remote_addr": request.META.get("REMOTE_ADDR", ""),
                 },
             )
             response._has_been_logged = True  # Django's log_response: this one is logged
         return response
 
-
-def _refusal_reason(request) -> str:
-    if "x-djstripe-webhook-secret" in request.headers:
-        return "secret override header"
-    if "stripe-signature" not in request.headers:
-        return "no signature"
-    return "signature or body did not verify"
+    @staticmethod
+    def _refusal(request, uuid) -> tuple[HttpResponse | None, str]:
+        """A response refusing the delivery before dj-stripe stores anything, and why."""
+        if "x-djstripe-webhook-secret" in request.headers:
+            return HttpResponseBadRequest("secret override header refused"), "secret override header"
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponseBadRequest("bad Content-Length"), "bad Content-Length"
+        if length > settings.WEBHOOK_MAX_BODY_BYTES:
+            # Refused before the body is read: nothing of it is kept anywhere.
+            too_large = HttpResponse("webhook body too large", status=413, content_type="text/plain")
+            return too_large, "body too large"
+        signature = request.headers.get("stripe-signature", "")
+        if not signature:
+            return HttpResponseBadRequest("Stripe-Signature header missing"), "no signature"
+        endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+        try:
+            payload = request.body.decode(request.encoding or "utf-8")
+        except UnicodeDecodeError:
+            payload = ""
+        if not signature_is_valid(
+            payload=payload,
+            header=signature,
+            secret=endpoint.secret,
+            tolerance=endpoint.djstripe_tolerance,
+        ):
+            # Nothing stored: anyone can post junk to this URL.
+            return HttpResponseBadRequest("signature refused"), "signature or body did not verify"
+        return None, ""

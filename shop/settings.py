@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django_q",
     "djstripe",
     "django_countries",
+    "django_ratelimit",  # its system checks refuse a cache that cannot count across workers
+    "axes",  # admin login lockout (settings below)
+    "ratelimits",
     "catalog",
     "shop",
     "orders",
@@ -55,6 +58,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns its lockout of a login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -184,6 +195,59 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Convergent Shop <orders@shop.invalid>")
+
+# --- Abuse controls (README "Abuse controls") ----------------------------------------------
+# The cache every process shares: the rate limits count in it. CACHE_URL=redis://... for
+# Redis (the `redis` extra); otherwise a table of this database (made by migrate), with an
+# atomic increment (ratelimits/cache.py). Never per-process memory: each gunicorn worker
+# would count alone.
+CACHES = {
+    "default": env.cache_url("CACHE_URL", default="dbcache://shop_cache")
+    if env("CACHE_URL", default="")
+    else {
+        "BACKEND": "ratelimits.cache.AtomicDatabaseCache",
+        "LOCATION": "shop_cache",
+        # Live counters are culled only past this many entries; the hourly sweep deletes
+        # expired ones (payments.tasks.sweep_abuse_leftovers).
+        "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=50_000)},
+    }
+}
+if CACHES["default"]["BACKEND"] in (
+    "ratelimits.cache.AtomicDatabaseCache",
+    "django.core.cache.backends.redis.RedisCache",
+):
+    # django-ratelimit lists neither as "officially supported"; both increment atomically.
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "django_ratelimit.W001"]
+# Who a request comes from: REMOTE_ADDR unless a proxy we run writes a header naming the
+# client (e.g. X-Forwarded-For, with the number of our proxies that append to it).
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", default="")
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+RATELIMIT_IP_META_KEY = "ratelimits.client.ratelimit_ip"
+# Per form: (what is counted, "count/period"). Only POSTs count.
+RATE_LIMITS = {
+    "checkout": [
+        ("ip", env("RATE_LIMIT_CHECKOUT_IP", default="20/10m")),
+        ("email", env("RATE_LIMIT_CHECKOUT_EMAIL", default="5/h")),
+    ],
+    "contact": [
+        ("ip", env("RATE_LIMIT_CONTACT_IP", default="5/10m")),
+        ("email", env("RATE_LIMIT_CONTACT_EMAIL", default="3/h")),
+    ],
+}
+# Admin login lockout (django-axes): 5 failures for one username from one address lock that
+# pair out for 15 minutes; staff see and delete lockouts under "Axes" in the admin.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "ratelimits.client.axes_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
+# Webhooks: Stripe's events are a few KB; bigger bodies are refused unread (413).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# dj-stripe's record of each webhook request: kept this long (the hourly sweep deletes older).
+WEBHOOK_UNVERIFIED_KEEP = timedelta(hours=env.int("WEBHOOK_UNVERIFIED_KEEP_HOURS", default=24))
+WEBHOOK_PROCESSED_KEEP = timedelta(days=env.int("WEBHOOK_PROCESSED_KEEP_DAYS", default=30))
 
 # --- Stripe -------------------------------------------------------------------------------
 # With no keys set the shop talks to the local stand-in (localstripe) on loopback. One key

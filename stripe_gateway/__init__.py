@@ -9,6 +9,7 @@ vocabulary (statuses, error kinds, idempotency key formats) stays in here.
 - ``errors``: ``PaymentDeclined``, ``OutcomeUnknown`` (with ``TryLater``, ``KeyConflict``),
   ``RequestRejected``.
 - ``keys``: every idempotency key, one function per request.
+- ``webhooks``: the webhook signature check.
 - ``client``: the SDK client under it (tests wrap its HTTP client to inject faults).
 """
 
@@ -36,6 +37,7 @@ from stripe_gateway.snapshots import (
     Shipping,
     refunded_total,
 )
+from stripe_gateway.webhooks import signature_is_valid
 
 __all__ = [
     "GatewayError",
@@ -56,4 +58,5 @@ __all__ = [
     "list_refunds",
     "refunded_total",
     "retrieve_payment_intent",
+    "signature_is_valid",
 ]

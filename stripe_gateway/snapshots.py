@@ -9,6 +9,10 @@ from typing import Any
 CANCELLABLE_STATUSES = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
+# PaymentIntent statuses reached only once a confirm reached the card: Stripe tried to charge.
+CHARGE_ATTEMPTED_STATUSES = frozenset(
+    {"requires_action", "processing", "requires_capture", "succeeded"}
+)
 # Refund statuses that hold money back from the customer's payment.
 REFUND_COUNTED_STATUSES = frozenset({"succeeded", "pending"})
 
@@ -69,6 +73,11 @@ class PaymentIntentSnapshot:
         return self.status == "requires_payment_method" and bool(
             self.last_error_code or self.last_error_message
         )
+
+    @property
+    def charge_attempted(self) -> bool:
+        """Stripe tried to charge the payment method (a decline counts; a refused request not)."""
+        return self.status in CHARGE_ATTEMPTED_STATUSES or self.declined
 
     @property
     def order_id(self) -> int | None:

@@ -287,3 +287,14 @@ def worker_queue(monkeypatch):
         return ran
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request, django_db_blocker):
+    """Rate-limit counts live in the test database's cache table: no test inherits any."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        from django.core.cache import cache
+
+        with django_db_blocker.unblock():
+            cache.clear()

@@ -15,6 +15,25 @@ from orders.timeline import record_event
 from stripe_gateway import PaymentIntentSnapshot
 
 
+def notify_unpaid(order: Order, kind: str, *, cause: str) -> None:
+    """Queue a "payment failed" or "cancelled" email, only if Stripe attempted a charge.
+
+    Otherwise nobody proved they own the address: a card tester's made-up PaymentMethod,
+    refused by Stripe before any charge, must not make the shop mail whoever they named.
+    The order's page still says what happened; the timeline says why no email went.
+    """
+    if order.charge_attempted:
+        enqueue_outbox(order, kind)
+        return
+    record_event(
+        order,
+        kind=OrderEvent.Kind.NOTE,
+        cause=cause,
+        message="No email sent: Stripe never attempted a charge for this order.",
+        details={"email_not_sent": kind},
+    )
+
+
 @logcontext.order_scope
 def apply_payment_intent(
     order_id: int,
@@ -39,6 +58,10 @@ def apply_payment_intent(
         if order.payment_intent_id is None:
             order.payment_intent_id = pi.id
             order.save(update_fields=["payment_intent_id"])
+        status_before = order.status
+        newly_attempted = pi.charge_attempted and not order.charge_attempted
+        if newly_attempted:
+            order.charge_attempted = True  # written by the transition below, if any
         matches = pi.amount == order.total_amount and pi.currency == order.currency
 
         if pi.succeeded and not matches:
@@ -72,7 +95,7 @@ def apply_payment_intent(
                 or "The payment was cancelled at Stripe; nothing was charged.",
                 details={"payment_intent": pi.id},
             )
-            enqueue_outbox(order, OutboxMessage.Kind.CANCELED_EMAIL)
+            notify_unpaid(order, OutboxMessage.Kind.CANCELED_EMAIL, cause=cause)
         elif pi.declined and order.is_pending:
             state.transition_locked(
                 order,
@@ -82,7 +105,7 @@ def apply_payment_intent(
                 details={"payment_intent": pi.id, "code": pi.last_error_code},
                 decline_code=pi.last_error_code,
             )
-            enqueue_outbox(order, OutboxMessage.Kind.PAYMENT_FAILED_EMAIL)
+            notify_unpaid(order, OutboxMessage.Kind.PAYMENT_FAILED_EMAIL, cause=cause)
             # Close the PaymentIntent so that it can never succeed later.
             enqueue_outbox(
                 order,
@@ -102,6 +125,8 @@ def apply_payment_intent(
                 message=f"PaymentIntent is {pi.status}; order stays {order.get_status_display()}.",
                 details={"payment_intent": pi.id, "status": pi.status},
             )
+        if newly_attempted and order.status == status_before:
+            order.save(update_fields=["charge_attempted"])
         return order
 
 
@@ -139,7 +164,7 @@ def _refund_unfulfillable(
 ) -> None:
     if order.is_pending:
         state.transition_locked(order, OrderStatus.CANCELED, cause=cause, reason=reason)
-        enqueue_outbox(order, OutboxMessage.Kind.CANCELED_EMAIL)
+        notify_unpaid(order, OutboxMessage.Kind.CANCELED_EMAIL, cause=cause)
     else:
         order.status_reason = reason[:255]
         order.save(update_fields=["status_reason"])

@@ -13,7 +13,6 @@ from django.db import DatabaseError, connection, transaction
 import stripe_gateway
 from orders import lease, logcontext, policy, state
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
-from orders.outbox.store import enqueue_outbox
 from orders.payment import apply, backoff
 from orders.timeline import build_event, record_event, record_stripe_call
 from stripe_gateway import (
@@ -239,7 +238,8 @@ def _handle_rejected(order_id: int, exc: RequestRejected, *, cause: str) -> None
                 reason=f"Stripe refused the payment details: {exc}",
                 details={"http_status": exc.http_status, "code": exc.code},
             )
-            enqueue_outbox(order, OutboxMessage.Kind.PAYMENT_FAILED_EMAIL)
+            # Refused before any charge (e.g. a PaymentMethod Stripe does not know): no email.
+            apply.notify_unpaid(order, OutboxMessage.Kind.PAYMENT_FAILED_EMAIL, cause=cause)
         else:
             record_event(
                 order,

@@ -11,7 +11,6 @@ from django.db import DatabaseError, transaction
 import stripe_gateway
 from orders import lease, logcontext, state
 from orders.models import Order, OrderStatus, OutboxMessage
-from orders.outbox.store import enqueue_outbox
 from orders.payment import apply, backoff
 from orders.timeline import record_stripe_call
 from stripe_gateway import OutcomeUnknown, RequestRejected
@@ -37,10 +36,11 @@ def unwind_order(
                     state.transition_locked(
                         order, OrderStatus.CANCELED, cause=cause, reason=reason, actor=actor
                     )
-                    enqueue_outbox(order, OutboxMessage.Kind.CANCELED_EMAIL)
+                    apply.notify_unpaid(order, OutboxMessage.Kind.CANCELED_EMAIL, cause=cause)
                 if not order.is_pending or order.payment_intent_id is None:
                     return order
         pi = stripe_gateway.retrieve_payment_intent(order.payment_intent_id)
+        attempted = pi.charge_attempted  # as it stood before we cancel it
         if pi.cancellable:
             try:
                 pi = stripe_gateway.cancel_payment_intent(
@@ -61,6 +61,7 @@ def unwind_order(
             with transaction.atomic():
                 order = state.lock_order(order_id)
                 if order.is_pending:
+                    order.charge_attempted = order.charge_attempted or attempted
                     state.transition_locked(
                         order,
                         OrderStatus.CANCELED,
@@ -69,7 +70,7 @@ def unwind_order(
                         actor=actor,
                         details={"payment_intent": pi.id},
                     )
-                    enqueue_outbox(order, OutboxMessage.Kind.CANCELED_EMAIL)
+                    apply.notify_unpaid(order, OutboxMessage.Kind.CANCELED_EMAIL, cause=cause)
                 return order
         order = apply.apply_payment_intent(order_id, pi, cause=cause)
         if order.is_pending:

@@ -373,10 +373,9 @@ def test_polling_a_three_d_secure_order_costs_no_stripe_call(client, checkout, f
 def test_cancellation_reason_written_by_staff_is_not_shown_to_the_customer(
     client, checkout, faults
 ):
-    faults.add("lost_request", path="/confirm")
-    faults.add("timeout", method="GET", path=PI_READ)
-    order = checkout(CARD_OK)
-    faults.clear()
+    # Waiting for 3-D Secure: Stripe tried the card, so the customer is emailed on cancel
+    # (an order whose card Stripe never tried gets no email: tests/orders/test_unpaid_emails.py).
+    order = checkout(CARD_3DS)
     support.cancel_unpaid_order(order_id=order.pk, actor=None, reason="looks like card testing")
 
     page = client.get(order.get_absolute_url()).content.decode()
@@ -436,9 +435,10 @@ def test_long_wait_deadline_is_shorter_than_the_give_up_deadline():
 def test_a_checkout_takes_few_statements_in_three_transactions(shopper, stripe_api, monkeypatch):
     """Round trips per checkout (see the checkout benchmark): a regression here costs throughput.
 
-    18 statements: the session; the form's token; the form's shipping methods; the cart's
-    products; step 1 (products, the shipping method with its VAT rate, order, stock, line,
-    timeline); the PaymentIntent's id and its timeline entry; step 3
+    20 statements: the rate limits' two counts (client and email: one INSERT each for the
+    first attempt in a window, ratelimits/cache.py); the session; the form's token; the form's
+    shipping methods; the cart's products; step 1 (products, the shipping method with its VAT
+    rate, order, stock, line, timeline); the PaymentIntent's id and its timeline entry; step 3
     (lock, timeline x2, status, outbox); the session again. Plus, outside the tests, the
     outbox's task (here queued synchronously, so left out).
     """
@@ -456,4 +456,4 @@ def test_a_checkout_takes_few_statements_in_three_transactions(shopper, stripe_a
     sql = [q["sql"] for q in captured.captured_queries]
     statements = [s for s in sql if s not in ("BEGIN", "COMMIT")]
     assert sql.count("BEGIN") == 3, "\n".join(q[:90] for q in sql)
-    assert len(statements) <= 18, "\n".join(statements)
+    assert len(statements) <= 20, "\n".join(statements)
