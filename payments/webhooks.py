@@ -178,14 +178,18 @@ class VerifiedWebhookView(ProcessWebhookView):
     def _refusal(request, uuid) -> tuple[HttpResponse | None, str]:
         """A response refusing the delivery before dj-stripe stores anything, and why."""
         if "x-djstripe-webhook-secret" in request.headers:
-            return HttpResponseBadRequest("secret override header refused"), "secret override header"
+            return HttpResponseBadRequest(
+                "secret override header refused"
+            ), "secret override header"
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return HttpResponseBadRequest("bad Content-Length"), "bad Content-Length"
         if length > settings.WEBHOOK_MAX_BODY_BYTES:
             # Refused before the body is read: nothing of it is kept anywhere.
-            too_large = HttpResponse("webhook body too large", status=413, content_type="text/plain")
+            too_large = HttpResponse(
+                "webhook body too large", status=413, content_type="text/plain"
+            )
             return too_large, "body too large"
         signature = request.headers.get("stripe-signature", "")
         if not signature:

@@ -11,7 +11,7 @@ def mark_existing(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0004_key_round"),
+        ("orders", "0007_demo_shipping_rates"),
     ]
 
     operations = [
