@@ -51,8 +51,9 @@ def test_healthz_is_503_when_the_database_does_not_answer(client, monkeypatch):
     def refuse(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(connection, "cursor", refuse)
-    response = client.get("/healthz")
+    with monkeypatch.context() as patch:  # undone before other fixtures' teardown uses it
+        patch.setattr(connection, "cursor", refuse)
+        response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
 
