@@ -24,6 +24,7 @@ from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock
 from orders.forms import CheckoutForm
 from orders.models import OrderStatus
 from orders.payment import driver
+from stripe_gateway import budget
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
 # Tokens whose order this session has seen placed (and its cart emptied for).
@@ -90,6 +91,7 @@ def _render_checkout(request, form, cart, status=200):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@budget.work_class(budget.CHECKOUT)
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":
@@ -190,6 +192,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 
 @require_GET
+@budget.work_class(budget.CHECKOUT)  # the 3-D Secure page reads the client secret
 def order_detail(request, token):
     order = selectors.order_for_customer(token)
     return _private(render(request, "orders/detail.html", _status_context(order)))
@@ -206,6 +209,7 @@ def order_status(request, token):
 
 
 @require_POST
+@budget.work_class(budget.CHECKOUT)
 def order_authenticated(request, token):
     """The customer finished (or abandoned) 3-D Secure: read the PaymentIntent again."""
     order = selectors.order_for_customer(token)

@@ -18,7 +18,7 @@ from djstripe.views import ProcessWebhookView
 from orders import clock
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
-from stripe_gateway import PaymentIntentSnapshot
+from stripe_gateway import PaymentIntentSnapshot, budget
 
 logger = logging.getLogger(__name__)
 
@@ -128,4 +128,5 @@ class VerifiedWebhookView(ProcessWebhookView):
     def post(self, request, uuid):
         if "x-djstripe-webhook-secret" in request.headers:
             return HttpResponseBadRequest("secret override header refused")
-        return super().post(request, uuid)
+        with budget.work_class(budget.WEBHOOK):
+            return super().post(request, uuid)

@@ -30,3 +30,6 @@ STRIPE_SECRET_KEY = STRIPE_TEST_SECRET_KEY = "sk_test_localstripeStandInKey00000
 STRIPE_PUBLISHABLE_KEY = STRIPE_TEST_PUBLIC_KEY = "pk_test_localstripeStandInKey000000"
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite"
 STRIPE_METADATA_TAG = "convergent-shop-tests"
+# Every Stripe call takes its token from the shared budget (stripe_gateway/budget.py), at a
+# rate no test reaches; the budget's own tests set theirs.
+STRIPE_RATE_LIMIT_PER_SECOND = 10_000.0

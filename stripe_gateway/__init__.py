@@ -10,9 +10,11 @@ vocabulary (statuses, error kinds, idempotency key formats) stays in here.
   ``RequestRejected``.
 - ``keys``: every idempotency key, one function per request.
 - ``client``: the SDK client under it (tests wrap its HTTP client to inject faults).
+- ``budget``: the account's Stripe request budget, shared by every process and host; every
+  call takes a token from it, by its caller's work class (``budget.work_class``).
 """
 
-from stripe_gateway import keys
+from stripe_gateway import budget, keys
 from stripe_gateway.calls import (
     cancel_payment_intent,
     confirm_payment_intent,
@@ -41,6 +43,7 @@ __all__ = [
     "RefundSnapshot",
     "RequestRejected",
     "TryLater",
+    "budget",
     "cancel_payment_intent",
     "confirm_payment_intent",
     "create_payment_intent",

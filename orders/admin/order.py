@@ -19,6 +19,7 @@ from orders.exceptions import ActionRefused
 from orders.models import Order, OrderLine, OrderStatus
 from orders.support import actions as support
 from orders.support import selectors
+from stripe_gateway import budget
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,8 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         form = spec.form_class(request.POST, prefix=spec.name)
         if form.is_valid():
             try:
-                level, text = spec.perform(request, order, form.cleaned_data)
+                with budget.work_class(budget.STAFF):
+                    level, text = spec.perform(request, order, form.cleaned_data)
             except ActionRefused as exc:
                 level, text = messages.ERROR, f"{spec.label} refused: {exc}"
         else:

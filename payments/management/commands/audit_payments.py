@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.audit import audit_payments
-from stripe_gateway import GatewayError
+from stripe_gateway import GatewayError, budget
 
 
 class Command(BaseCommand):
@@ -28,6 +28,7 @@ class Command(BaseCommand):
             help="Read at most this many PaymentIntents from Stripe (default 10000).",
         )
 
+    @budget.work_class(budget.AUDIT)
     def handle(self, *args, fix, json: bool, max_payment_intents, **options):
         if max_payment_intents < 1:
             raise CommandError("--max-payment-intents must be a positive number")

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orders.models import Order
 from payments.reconcile import reconcile_pending_orders
+from stripe_gateway import budget
 
 
 def parse_duration(value: str) -> timedelta:
@@ -55,6 +56,7 @@ class Command(BaseCommand):
             "--limit", type=int, default=None, help="Examine at most this many orders."
         )
 
+    @budget.work_class(budget.RECONCILE)
     def handle(self, *args, order, older_than, dry_run, limit, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be a positive number")
