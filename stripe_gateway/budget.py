@@ -22,12 +22,14 @@ Priorities, by the caller's *work class* (``with budget.work_class("reconcile"):
 
 The bucket is a GCRA (a token bucket kept as one timestamp, "when the bucket is next
 empty"): rate ``STRIPE_RATE_LIMIT_PER_SECOND``, ``STRIPE_BUDGET_BURST`` requests at once.
-Each decision reads the row and writes it back with a compare-and-set on its version: two
-short statements in autocommit, no transaction and no lock held, never across the call to
-Stripe. Inside a caller's transaction the budget uses a connection of its own (a row write
-there would be locked until that transaction ends); after the checkout handed its
-connection back to the pool (``orders.payment.driver.hand_back_connection``) it takes one
-for its statements and hands it back again.
+On PostgreSQL a token is taken by one short UPDATE of the row (``DatabaseStore.take``);
+when it is refused, the row is read to learn how long to wait, and a decision made from
+that read (``decide``) is written back with a compare-and-set on the row's version (Redis
+always goes that way, in Lua). Autocommit: no transaction and no lock held, never across
+the call to Stripe. Inside a caller's transaction the budget uses a connection of its own
+(a row written there would stay locked until that transaction ends); after the checkout
+handed its connection back to the pool (``orders.payment.driver.hand_back_connection``) it
+takes one for its statements and hands it back again.
 """
 
 import contextlib
@@ -250,6 +252,61 @@ class DatabaseStore:
     def _params(self, conn, *params):
         return params if conn.vendor == "postgresql" else (time.time(), *params)
 
+    def take(self, name: str, *, foreground: bool, cfg: Config, max_wait: float) -> float | None:
+        """Take a token in one statement if ``decide`` would grant one (PostgreSQL only).
+
+        Returns how long to wait before sending, or None: refused, no row yet, or not
+        PostgreSQL (then ``read`` and ``write`` decide). The same rules as ``decide``, as one
+        UPDATE whose conditions and new values read the row itself, so a concurrent update
+        is seen (PostgreSQL re-checks the row it waited for).
+        """
+        interval = cfg.interval
+        tolerance = (cfg.burst - 1) * interval
+        params = {
+            "name": name,
+            "interval": interval,
+            "slow": interval / COOL_DOWN_CHECKOUT_SHARE,
+            "tolerance": tolerance,
+            "max_wait": max_wait,
+            "bg_tolerance": tolerance - cfg.reserve * interval,
+            "bg_interval": interval / cfg.background_share if cfg.background_share > 0 else 0,
+        }
+        cooling = "n.now < b.cool_until"
+        if foreground:
+            step = f"CASE WHEN {cooling} THEN %(slow)s ELSE %(interval)s END"
+            slack = f"CASE WHEN {cooling} THEN 0 ELSE %(tolerance)s END"
+            sql = (
+                f"UPDATE {TABLE} AS b SET tat = GREATEST(b.tat, n.now) + {step}, "
+                "version = b.version + 1, granted = b.granted + 1 "
+                f"FROM (SELECT {self._now_sql_pg} AS now) AS n "
+                f"WHERE b.name = %(name)s AND b.tat - {slack} - n.now <= %(max_wait)s "
+                # b.tat is the new value here: less one step, it is what the wait was from.
+                f"RETURNING GREATEST(0, b.tat - {step} - {slack} - n.now)"
+            )
+        elif cfg.background_share > 0:
+            sql = (
+                f"UPDATE {TABLE} AS b SET tat = GREATEST(b.tat, n.now) + %(interval)s, "
+                "background_tat = GREATEST(b.background_tat, n.now) + %(bg_interval)s, "
+                "version = b.version + 1, granted = b.granted + 1 "
+                f"FROM (SELECT {self._now_sql_pg} AS now) AS n "
+                f"WHERE b.name = %(name)s AND NOT {cooling} "
+                "AND b.tat - %(bg_tolerance)s - n.now <= 0 AND b.background_tat - n.now <= 0 "
+                "RETURNING 0.0"
+            )
+        else:
+            return None
+        try:
+            with _cursor() as (cursor, conn):
+                if conn.vendor != "postgresql":
+                    return None
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except DatabaseError as exc:
+            raise Unavailable(str(exc)) from exc
+        return None if row is None else float(row[0])
+
+    _now_sql_pg = "extract(epoch from clock_timestamp())::float8"
+
     def read(self, name: str) -> tuple[State, float]:
         try:
             with _cursor() as (cursor, conn):
@@ -353,6 +410,10 @@ class RedisStore:
     def key(name: str) -> str:
         return f"stripe-budget:{name}"
 
+    def take(self, name: str, *, foreground: bool, cfg: Config, max_wait: float) -> None:
+        """No one-step path here: ``read`` and ``write`` decide (two round trips to Redis)."""
+        return None
+
     def read(self, name: str) -> tuple[State, float]:
         try:
             tat, bg, cool, version, now = self._read(keys=[self.key(name)])
@@ -417,6 +478,12 @@ def acquire(work: str | None = None) -> float:
     where = store(cfg)
     while True:
         try:
+            remaining = deadline - time.monotonic()
+            wait = where.take(cfg.name, foreground=foreground, cfg=cfg, max_wait=remaining)
+            if wait is not None:  # the usual case: one statement
+                if wait > 0:
+                    time.sleep(wait)
+                return time.monotonic() - started
             state, now = where.read(cfg.name)
             decision = decide(state, now=now, foreground=foreground, cfg=cfg)
             remaining = deadline - time.monotonic()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from stripe_gateway import budget
+from tests.orders.test_connection_pool import pooled  # noqa: F401  (the pool fixture)
 from tests.stripe_stand_in import ROOT, StripeHTTPClient
 
 REDIS_URL = "redis://127.0.0.1:6379/14"

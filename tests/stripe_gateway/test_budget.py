@@ -217,3 +217,103 @@ def test_a_caller_outside_any_entry_point_is_background():
             assert budget.current_class() == "checkout"
     with pytest.raises(ValueError, match="unknown Stripe work class"):
         budget.work_class("vip").__enter__()
+
+
+# --- the connection it runs on ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_pool_no_connection_is_held_while_stripe_answers(
+    shared_budget, pooled, monkeypatch, stripe_api, stripe_semantics, checkout
+):
+    """The checkout hands its connection back before each call; the budget borrows one for
+    its statement and hands it back again, so none is held while Stripe answers."""
+    from orders.models import OrderStatus
+    from tests.stripe_stand_in import StripeHTTPClient
+
+    held = []
+
+    class Noting(StripeHTTPClient):
+        def request(self, method, url, headers, post_data=None):
+            held.append(connection.connection is not None)
+            return super().request(method, url, headers, post_data)
+
+    monkeypatch.setattr(
+        "stripe_gateway.client.build_http_client", lambda: Noting(stripe_semantics, timeout=5)
+    )
+    assert checkout().status == OrderStatus.PAID
+    assert held[-2:] == [False, False]  # the create and the confirm
+    assert budget.snapshot()["granted"] >= 2 or shared_budget.backend != "database"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_inside_a_transaction_does_not_lock_the_budget_for_other_hosts(
+    shared_budget, sent, stripe_api
+):
+    """Stripe is never called inside a transaction by the shop, but if someone does, the
+    budget's row is written on a connection of its own: no other host waits for that
+    transaction to end."""
+    from django.db import transaction
+
+    pi = a_payment_intent(stripe_api)
+    other: list = []
+
+    def another_host() -> None:
+        try:
+            with budget.work_class("checkout"):
+                stripe_gateway.retrieve_payment_intent(pi)
+            other.append("sent")
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        with budget.work_class("checkout"):
+            stripe_gateway.retrieve_payment_intent(pi)
+        thread = threading.Thread(target=another_host)
+        thread.start()
+        thread.join(timeout=5)
+        assert other == ["sent"], "the other host waited for this transaction"
+    thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "state, foreground",
+    [
+        # (tat, background_tat, cool_until) relative to now, in seconds
+        ((-5.0, -5.0, -5.0), True),  # idle: at once
+        ((0.35, 0.0, -5.0), True),  # queued: waits 0.25 s (burst 2 at 10/s: 0.1 s of slack)
+        ((9.0, 0.0, -5.0), True),  # beyond the checkout's wait: refused
+        ((0.5, 0.0, 5.0), True),  # cooling down: no slack, 0.5 s
+        ((-5.0, -5.0, -5.0), False),  # idle: background goes
+        ((0.05, -5.0, -5.0), False),  # checkout's reserve would be touched: refused
+        ((-5.0, 0.5, -5.0), False),  # over the background's own share: refused
+        ((-5.0, -5.0, 5.0), False),  # cooling down: refused
+    ],
+)
+def test_the_one_statement_take_decides_as_the_rule_does(shared_budget, state, foreground):
+    """PostgreSQL takes a token in one UPDATE; it must say what ``budget.decide`` says."""
+    if shared_budget.backend != "database":
+        pytest.skip("the one-statement take is PostgreSQL's")
+    store = budget.DatabaseStore()
+    name = shared_budget.name
+    _, now = store.read(name)  # creates the row
+    tat, background_tat, cool_until = (now + offset for offset in state)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {budget.TABLE} SET tat = %s, background_tat = %s, cool_until = %s "
+            "WHERE name = %s",
+            [tat, background_tat, cool_until, name],
+        )
+    before, now = store.read(name)
+    expected = budget.decide(before, now=now, foreground=foreground, cfg=shared_budget)
+    expected_ok = expected.granted and expected.wait <= shared_budget.checkout_wait
+    taken = store.take(
+        name, foreground=foreground, cfg=shared_budget, max_wait=shared_budget.checkout_wait
+    )
+    assert (taken is not None) == expected_ok
+    if taken is not None:
+        assert taken == pytest.approx(expected.wait, abs=0.02)
+        after, _ = store.read(name)
+        assert after.tat == pytest.approx(expected.state.tat, abs=0.02)
+        assert after.background_tat == pytest.approx(expected.state.background_tat, abs=0.02)
