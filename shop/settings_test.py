@@ -31,5 +31,7 @@ STRIPE_PUBLISHABLE_KEY = STRIPE_TEST_PUBLIC_KEY = "pk_test_localstripeStandInKey
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite"
 STRIPE_METADATA_TAG = "convergent-shop-tests"
 # Every Stripe call takes its token from the shared budget (stripe_gateway/budget.py), at a
-# rate no test reaches; the budget's own tests set theirs.
+# rate no test reaches, and a planned 429 cools it down for a moment only (the suite runs on
+# a test clock and never sleeps); the budget's own tests set theirs.
 STRIPE_RATE_LIMIT_PER_SECOND = 10_000.0
+STRIPE_BUDGET_COOL_DOWN_SECONDS = 0.01

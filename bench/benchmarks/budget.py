@@ -7,9 +7,10 @@ call. In each phase, ``--sweepers`` processes of ``--sweep-threads`` threads eac
 PaymentIntents as ``reconcile`` work (``bench.benchmarks.budget_sweeper``, as the reconciler
 reads stale orders) for the whole phase; two seconds in, customers check out through
 gunicorn (``--web-workers`` sync workers), ``--customers`` at a time, each sending the next
-on an answer, for ``--budget-seconds`` at most. Phases: ``STRIPE_BUDGET_BACKEND=off`` (what
-the shop did before), then each of ``--budget-backends``; every process of a phase shares
-one budget of its own.
+on an answer, for ``--budget-seconds`` at most. Phases: the baseline (the same customers
+with no background work, budget on), ``STRIPE_BUDGET_BACKEND=off`` (what the shop did
+before), then each of ``--budget-backends``; every process of a phase shares one budget of
+its own.
 
 Reported per phase: the customers' checkouts (placed, paid at once, left pending because a
 call was refused), their Stripe calls answered 429, checkout p50/p99; the background's reads
@@ -36,7 +37,7 @@ def _ports(bench) -> tuple[int, int]:
     return (base, base + 1) if base else (stack.free_port(), stack.free_port())
 
 
-def run_phase(bench, *, backend: str, stripe_base: str, web_port: int) -> dict:
+def run_phase(bench, *, backend: str, sweepers: int, stripe_base: str, web_port: int) -> dict:
     from orders.models import Order, OrderStatus
 
     args = bench.args
@@ -58,15 +59,15 @@ def run_phase(bench, *, backend: str, stripe_base: str, web_port: int) -> dict:
     bench.stack.start(
         name, stack.gunicorn_argv(web_port, workers=args.web_workers), env, port=web_port
     )
-    sweepers = []
+    procs: list[subprocess.Popen] = []
     try:
         n = args.customers * int(args.budget_seconds * 4)  # more than a phase can send
         log(f"{name}: preparing {n} customers (cart + checkout form, untimed)")
         prepared = prepare_checkouts(web_base, n, products)
         start_at = time.time() + 4.0  # the sweepers start Django meanwhile
         sweep_seconds = args.budget_seconds + 4.0
-        for _ in range(args.sweepers):
-            sweepers.append(
+        for _ in range(sweepers):
+            procs.append(
                 subprocess.Popen(
                     [
                         PY,
@@ -89,7 +90,7 @@ def run_phase(bench, *, backend: str, stripe_base: str, web_port: int) -> dict:
         requests.post(f"{stripe_base}/_stats/reset", timeout=5)  # counted from the sweep's start
         time.sleep(2.0)
         log(
-            f"{name}: {args.sweepers} x {args.sweep_threads} sweep threads running; customers "
+            f"{name}: {sweepers} x {args.sweep_threads} sweep threads running; customers "
             f"check out {args.customers} at a time for {args.budget_seconds:.0f} s"
         )
         latencies, statuses, wall = bench.fire(
@@ -97,12 +98,12 @@ def run_phase(bench, *, backend: str, stripe_base: str, web_port: int) -> dict:
         )
         stats = requests.get(f"{stripe_base}/_stats", timeout=5).json()
         swept: dict[str, int] = {}
-        for proc in sweepers:
+        for proc in procs:
             out, _ = proc.communicate(timeout=sweep_seconds + 60)
             for key, value in json.loads(out.decode().strip().splitlines()[-1]).items():
                 swept[key] = swept.get(key, 0) + value
     finally:
-        for proc in sweepers:
+        for proc in procs:
             if proc.poll() is None:
                 proc.kill()
         bench.stack.stop(name)
@@ -114,6 +115,7 @@ def run_phase(bench, *, backend: str, stripe_base: str, web_port: int) -> dict:
     limited_total = stats.get("customer 429", 0) + stats.get("background 429", 0)
     return {
         "backend": backend,
+        "sweepers": sweepers,
         "checkouts_sent": sum(statuses.values()),
         "statuses": dict(statuses),
         "placed": placed,
@@ -158,9 +160,18 @@ def run(bench) -> dict:
     stripe_base = f"http://127.0.0.1:{stripe_port}"
     phases = []
     try:
-        for backend in ["off", *args.budget_backends.split(",")]:
+        # The baseline: the same customers with no background work at all.
+        plan = [("database", 0), ("off", args.sweepers)]
+        plan += [(backend, args.sweepers) for backend in args.budget_backends.split(",")]
+        for backend, sweepers in plan:
             phases.append(
-                run_phase(bench, backend=backend, stripe_base=stripe_base, web_port=web_port)
+                run_phase(
+                    bench,
+                    backend=backend,
+                    sweepers=sweepers,
+                    stripe_base=stripe_base,
+                    web_port=web_port,
+                )
             )
     finally:
         bench.stack.stop("limited_stripe")
@@ -184,6 +195,8 @@ def report(x: dict, args) -> None:
     )
     for p in x["phases"]:
         label = "no budget" if p["backend"] == "off" else f"budget ({p['backend']})"
+        if not p["sweepers"]:
+            label = "no sweep (baseline)"
         print(
             f"  {label:<18}: customers {p['checkouts_per_s']:.2f} checkouts/s, p50 "
             f"{p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms; {p['placed']} placed, "

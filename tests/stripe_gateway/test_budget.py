@@ -50,7 +50,7 @@ def hammer(work: str, payment_intent_id: str, *, threads: int, seconds: float, o
                         stripe_gateway.retrieve_payment_intent(payment_intent_id)
                         outcomes.append((work, "ok"))
                     except stripe_gateway.TryLater as exc:
-                        outcomes.append((work, "429" if "429" in str(exc) else "budget"))
+                        outcomes.append((work, "429" if "RateLimitError" in str(exc) else "budget"))
         finally:
             connection.close()
 
@@ -317,3 +317,22 @@ def test_the_one_statement_take_decides_as_the_rule_does(shared_budget, state, f
         after, _ = store.read(name)
         assert after.tat == pytest.approx(expected.state.tat, abs=0.02)
         assert after.background_tat == pytest.approx(expected.state.background_tat, abs=0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "code, retry_after, cools_for",
+    [("rate_limit", "", 1.0), ("rate_limit", "4", 4.0), ("rate_limit", "junk", 1.0)],
+)
+def test_a_429_cools_down_for_stripes_retry_after_or_the_setting(
+    shared_budget, code, retry_after, cools_for
+):
+    started = time.time()
+    budget.note_rate_limited(code=code, retry_after=retry_after)
+    assert budget.snapshot()["cool_until"] - started == pytest.approx(cools_for, abs=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_timeout_is_one_busy_object_not_the_accounts_rate(shared_budget):
+    budget.note_rate_limited(code="lock_timeout")
+    assert budget.snapshot()["rate_limited"] == 0
