@@ -336,3 +336,17 @@ def test_a_429_cools_down_for_stripes_retry_after_or_the_setting(
 def test_a_lock_timeout_is_one_busy_object_not_the_accounts_rate(shared_budget):
     budget.note_rate_limited(code="lock_timeout")
     assert budget.snapshot()["rate_limited"] == 0
+
+
+def test_the_rate_defaults_to_stripes_limit_for_the_keys_mode(settings):
+    from tests.payments.stripe_api_fake import key
+
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = None
+    settings.STRIPE_BUDGET_BURST = None
+    settings.STRIPE_SECRET_KEY = key("sk", "test")
+    assert (budget.config().rate, budget.config().burst) == (25.0, 5)
+    settings.STRIPE_SECRET_KEY = key("sk", "live")
+    assert (budget.config().rate, budget.config().burst) == (100.0, 20)
+    # One budget per account: the name stands for the key without showing it.
+    assert budget.config().name.startswith("account:")
+    assert "SetupTestKey" not in budget.config().name
