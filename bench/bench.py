@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.bench pending      # polls/s of the pending page vs a no-database view
     .venv/bin/python -m bench.bench reconciler   # 100,000 stale orders, 1 and 2 workers, memory
     .venv/bin/python -m bench.bench webhooks     # signed events/s ingested and applied
+    .venv/bin/python -m bench.bench budget       # checkouts beside a sweep, 429s, with/without
     .venv/bin/python -m bench.bench all
 
 Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and
@@ -23,7 +24,14 @@ import argparse
 import os
 import sys
 
-from bench.benchmarks import checkout, checkout_latency, pending_page, reconciler, webhooks
+from bench.benchmarks import (
+    budget,
+    checkout,
+    checkout_latency,
+    pending_page,
+    reconciler,
+    webhooks,
+)
 from bench.benchmarks.context import Bench
 from bench.report import framed, save_results
 
@@ -34,6 +42,7 @@ BENCHMARKS = {
     "pending": pending_page,
     "reconciler": reconciler,
     "webhooks": webhooks,
+    "budget": budget,
 }
 
 
@@ -104,6 +113,17 @@ def main(argv=None) -> int:
         default=90,
         help="checkout-latency: bound on each phase's warm-up and timed load",
     )
+    # budget
+    parser.add_argument("--budget-rate", type=float, default=25.0, help="budget: Stripe's rate")
+    parser.add_argument("--budget-latency-ms", type=float, default=300.0)
+    parser.add_argument("--budget-seconds", type=float, default=30.0, help="budget: per phase")
+    parser.add_argument("--sweepers", type=int, default=2, help="budget: background processes")
+    parser.add_argument("--sweep-threads", type=int, default=8, help="budget: threads each")
+    parser.add_argument("--customers", type=int, default=3, help="budget: customers at once")
+    parser.add_argument(
+        "--budget-backends", default="database", help="budget: database and/or redis, after off"
+    )
+    parser.add_argument("--budget-redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=1800, help="bound on each timed phase")
     args = parser.parse_args(argv)
@@ -111,12 +131,12 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     try:
         chosen = (
-            ["checkout", "checkout-latency", "pending", "webhooks", "reconciler"]
+            ["checkout", "checkout-latency", "pending", "webhooks", "reconciler", "budget"]
             if "all" in args.what
             else args.what
         )
         # checkout-latency and the reconciler start the web servers they need, or none.
-        bench.start(web=bool(set(chosen) - {"checkout-latency", "reconciler"}))
+        bench.start(web=bool(set(chosen) - {"checkout-latency", "reconciler", "budget"}))
         for what in chosen:
             results[what] = BENCHMARKS[what].run(bench)
         report(results, args)

@@ -18,6 +18,7 @@ from orders.exceptions import CheckoutNotStarted, EmptyCart, OutOfStock, Shippin
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.payment import driver
 from orders.timeline import record_event
+from stripe_gateway import budget
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def record_order(
     return order
 
 
+@budget.work_class(budget.CHECKOUT)  # the customer's Stripe calls come first
 def place_order(
     *,
     lines: Iterable[LineRequest],

@@ -26,6 +26,7 @@ from orders.forms import CheckoutForm
 from orders.models import OrderStatus
 from orders.payment import driver
 from ratelimits.limits import rate_limited
+from stripe_gateway import budget
 
 ISSUED_TOKENS_KEY = "checkout_tokens"
 # Tokens whose order this session has seen placed (and its cart emptied for).
@@ -142,6 +143,7 @@ def _remember_details(request, form: CheckoutForm) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @rate_limited("checkout")  # per client and per email (settings.RATE_LIMITS): card testing
+@budget.work_class(budget.CHECKOUT)
 def checkout(request):
     cart = Cart(request.session)
     if request.method != "POST":
@@ -299,6 +301,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 
 @require_GET
+@budget.work_class(budget.CHECKOUT)  # the 3-D Secure page reads the client secret
 def order_detail(request, token):
     order = selectors.order_for_customer(token)
     return _private(render(request, "orders/detail.html", _status_context(order)))
@@ -315,6 +318,7 @@ def order_status(request, token):
 
 
 @require_POST
+@budget.work_class(budget.CHECKOUT)
 def order_authenticated(request, token):
     """The customer finished (or abandoned) 3-D Secure: read the PaymentIntent again."""
     order = selectors.order_for_customer(token)

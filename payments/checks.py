@@ -15,6 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from djstripe.models import Account
 
 from payments.stand_in import LOCAL_ACCOUNT_ID
+from stripe_gateway import budget
 from stripe_gateway.api_keys import key_shape
 from stripe_gateway.keys import IDEMPOTENCY_WINDOW
 
@@ -241,3 +242,108 @@ def check_stand_in_outside_debug(app_configs, **kwargs):
             id="payments.E010",
         )
     ]
+
+
+def _redis_installed() -> bool:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@register()
+def check_stripe_budget(app_configs, **kwargs):
+    """The shared Stripe request budget: a store every host can reach, a rate and shares that
+    keep checkout first and the account under Stripe's limit."""
+    backend = getattr(settings, "STRIPE_BUDGET_BACKEND", "database")
+    if backend not in budget.BACKENDS:
+        return [
+            Error(
+                f"STRIPE_BUDGET_BACKEND is {backend!r}: the shop would not know where its "
+                "Stripe request budget lives.",
+                hint='Set STRIPE_BUDGET_BACKEND to "database" (the default), "redis" or "off".',
+                id="payments.E020",
+            )
+        ]
+    if backend == "off":
+        if settings.STRIPE_LOCAL_STAND_IN:
+            return []
+        return [
+            Warning(
+                "STRIPE_BUDGET_BACKEND is off: checkouts, the reconciler, the audit and webhook "
+                "handlers on every host spend Stripe's rate limit with nobody counting, and a "
+                "sweep can crowd customers out with 429s.",
+                hint="Unset STRIPE_BUDGET_BACKEND (the budget then lives in this database).",
+                id="payments.W020",
+            )
+        ]
+    errors = []
+    if backend == "redis" and not getattr(settings, "STRIPE_BUDGET_REDIS_URL", ""):
+        errors.append(
+            Error(
+                "STRIPE_BUDGET_BACKEND is redis but STRIPE_BUDGET_REDIS_URL is not set: no "
+                "Stripe call could take a token, so checkout would go on uncounted and every "
+                "background call would be refused.",
+                hint="Set STRIPE_BUDGET_REDIS_URL=redis://host:6379/0 (the same Redis for every "
+                'host), or STRIPE_BUDGET_BACKEND="database".',
+                id="payments.E021",
+            )
+        )
+    if backend == "redis" and not _redis_installed():
+        errors.append(
+            Error(
+                "STRIPE_BUDGET_BACKEND is redis but the redis package is not installed.",
+                hint="Install the extra: scripts/bootstrap --redis (pip install -e .[redis]).",
+                id="payments.E022",
+            )
+        )
+    rate = getattr(settings, "STRIPE_RATE_LIMIT_PER_SECOND", None)
+    if rate is not None and rate <= 0:
+        return errors + [
+            Error(
+                f"STRIPE_RATE_LIMIT_PER_SECOND is {rate:g}: no Stripe call could ever be made.",
+                hint="Unset it (Stripe's limit for the key's mode: 25/s test, 100/s live).",
+                id="payments.E023",
+            )
+        ]
+    cfg = budget.config()
+    limit = budget.default_rate()
+    if cfg.rate > limit and not settings.STRIPE_LOCAL_STAND_IN:
+        errors.append(
+            Warning(
+                f"STRIPE_RATE_LIMIT_PER_SECOND is {cfg.rate:g}, above Stripe's {limit:g}/s for "
+                "this key's mode: the budget would let the shop run into 429s.",
+                hint="Unset it, unless Stripe raised this account's limit in writing.",
+                id="payments.W021",
+            )
+        )
+    if not 0 < cfg.background_share <= 1:
+        errors.append(
+            Error(
+                f"STRIPE_BACKGROUND_SHARE is {cfg.background_share:g}: it must be above 0 (or "
+                "the reconciler, the audit and webhooks never reach Stripe) and at most 1.",
+                hint="Set it between 0.1 and 1; the default 0.5 leaves half for checkouts.",
+                id="payments.E024",
+            )
+        )
+    if cfg.burst < 2 or cfg.burst > cfg.rate:
+        errors.append(
+            Error(
+                f"STRIPE_BUDGET_BURST is {cfg.burst}: it must be at least 2 (background work "
+                "leaves part of the burst to checkout, and with 1 it could never go) and at "
+                f"most the rate ({cfg.rate:g}), or one burst is over Stripe's limit already.",
+                hint="Unset it (the rate / 5).",
+                id="payments.E025",
+            )
+        )
+    if cfg.checkout_wait < 0 or cfg.background_wait < 0 or cfg.cool_down <= 0:
+        errors.append(
+            Error(
+                "STRIPE_BUDGET_CHECKOUT_WAIT_SECONDS, STRIPE_BUDGET_BACKGROUND_WAIT_SECONDS "
+                "must be 0 or more and STRIPE_BUDGET_COOL_DOWN_SECONDS above 0.",
+                hint="Unset them (2 s, 5 s and 1 s).",
+                id="payments.E026",
+            )
+        )
+    return errors

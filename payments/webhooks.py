@@ -23,7 +23,7 @@ from djstripe.views import ProcessWebhookView
 from orders import clock
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
-from stripe_gateway import PaymentIntentSnapshot, signature_is_valid
+from stripe_gateway import PaymentIntentSnapshot, budget, signature_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ class VerifiedWebhookView(ProcessWebhookView):
     def post(self, request, uuid):
         response, reason = self._refusal(request, uuid)
         if response is None:
-            response = super().post(request, uuid)
+            with budget.work_class(budget.WEBHOOK):
+                response = super().post(request, uuid)
             reason = "signature or body did not verify"
         if response.status_code in (400, 413):
             logger.warning(

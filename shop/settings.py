@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_ratelimit",  # its system checks refuse a cache that cannot count across workers
     "axes",  # admin login lockout (settings below)
     "ratelimits",
+    "stripe_gateway",
     "catalog",
     "shop",
     "orders",
@@ -272,6 +273,22 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # Tag written into every PaymentIntent's metadata so audits only look at this shop's money.
 STRIPE_METADATA_TAG = env("STRIPE_METADATA_TAG", default="convergent-shop")
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com/test" if not STRIPE_LOCAL_STAND_IN else ""
+
+# One budget of Stripe requests for the account, shared by every process and host
+# (stripe_gateway/budget.py; README "Stripe request budget"). Kept in this database, or in
+# Redis with STRIPE_BUDGET_BACKEND=redis and STRIPE_BUDGET_REDIS_URL (the `redis` extra).
+STRIPE_BUDGET_BACKEND = env("STRIPE_BUDGET_BACKEND", default="database")  # or "redis", "off"
+STRIPE_BUDGET_REDIS_URL = env("STRIPE_BUDGET_REDIS_URL", default="")
+# Unset: Stripe's own limit for the key's mode, 25/s in test mode, 100/s live.
+STRIPE_RATE_LIMIT_PER_SECOND = env.float("STRIPE_RATE_LIMIT_PER_SECOND", default=None)
+# The most webhooks, staff, the reconciler and the audit may spend together; checkout first.
+STRIPE_BACKGROUND_SHARE = env.float("STRIPE_BACKGROUND_SHARE", default=0.5)
+STRIPE_BUDGET_BURST = env.int("STRIPE_BUDGET_BURST", default=None)  # unset: rate / 5, at least 2
+STRIPE_BUDGET_CHECKOUT_WAIT_SECONDS = env.float("STRIPE_BUDGET_CHECKOUT_WAIT_SECONDS", default=2.0)
+STRIPE_BUDGET_BACKGROUND_WAIT_SECONDS = env.float(
+    "STRIPE_BUDGET_BACKGROUND_WAIT_SECONDS", default=5.0
+)
+STRIPE_BUDGET_COOL_DOWN_SECONDS = env.float("STRIPE_BUDGET_COOL_DOWN_SECONDS", default=1.0)
 
 # dj-stripe
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)

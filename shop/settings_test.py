@@ -40,3 +40,8 @@ SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payments.E010"]  # noqa: F405
+# Every Stripe call takes its token from the shared budget (stripe_gateway/budget.py), at a
+# rate no test reaches, and a planned 429 cools it down for a moment only (the suite runs on
+# a test clock and never sleeps); the budget's own tests set theirs.
+STRIPE_RATE_LIMIT_PER_SECOND = 10_000.0
+STRIPE_BUDGET_COOL_DOWN_SECONDS = 0.01

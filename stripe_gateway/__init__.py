@@ -11,9 +11,11 @@ vocabulary (statuses, error kinds, idempotency key formats) stays in here.
 - ``keys``: every idempotency key, one function per request.
 - ``webhooks``: the webhook signature check.
 - ``client``: the SDK client under it (tests wrap its HTTP client to inject faults).
+- ``budget``: the account's Stripe request budget, shared by every process and host; every
+  call takes a token from it, by its caller's work class (``budget.work_class``).
 """
 
-from stripe_gateway import keys
+from stripe_gateway import budget, keys
 from stripe_gateway.calls import (
     cancel_payment_intent,
     confirm_payment_intent,
@@ -49,6 +51,7 @@ __all__ = [
     "RequestRejected",
     "Shipping",
     "TryLater",
+    "budget",
     "cancel_payment_intent",
     "confirm_payment_intent",
     "create_payment_intent",

@@ -10,6 +10,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from stripe_gateway import budget
 from stripe_gateway.client import client
 from stripe_gateway.errors import (
     KeyConflict,
@@ -56,9 +57,15 @@ def _translate(exc: stripe.StripeError, *, keyed: bool) -> Exception:
 
 
 def _call(name: str, fn, *, idempotency_key: str = "", **log_extra):
+    """Make one request: a token from the account's shared budget first (``budget``), then
+    the request (the SDK itself never retries, see ``client``), its errors translated."""
+    budget.acquire()  # raises TryLater, nothing sent, when no token comes in time
     try:
         return fn()
     except stripe.StripeError as exc:
+        if exc.http_status == 429:
+            # Everyone sharing the budget slows down, not just this caller.
+            budget.note_rate_limited(code=exc.code or "", retry_after=_header(exc, "retry-after"))
         error = _translate(exc, keyed=bool(idempotency_key))
         logger.warning(
             "stripe call failed",

@@ -49,7 +49,9 @@ def client() -> stripe.StripeClient:
             settings.STRIPE_SECRET_KEY,
             base_addresses=base_addresses,
             http_client=build_http_client(),
-            # Retries are ours to make (reconciler), with our keys and our backoff.
+            # Retries are ours to make (reconciler), with our keys and our backoff, and each
+            # takes a token from the shared budget (``budget``): the SDK's own retries would
+            # send requests the budget never counted. Keep it 0.
             max_network_retries=0,
         )
         _local.key = key

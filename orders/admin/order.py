@@ -20,6 +20,7 @@ from orders.models import Order, OrderLine, OrderStatus
 from orders.support import actions as support
 from orders.support import selectors
 from orders.support.explain import explain_text
+from stripe_gateway import budget
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +296,8 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         form = spec.form_class(request.POST, prefix=spec.name)
         if form.is_valid():
             try:
-                level, text = spec.perform(request, order, form.cleaned_data)
+                with budget.work_class(budget.STAFF):
+                    level, text = spec.perform(request, order, form.cleaned_data)
             except ActionRefused as exc:
                 level, text = messages.ERROR, refused_message(spec.label, exc)
         else:

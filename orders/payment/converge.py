@@ -8,7 +8,7 @@ import stripe_gateway
 from orders import clock, logcontext, policy
 from orders.models import Order
 from orders.payment import backoff, driver, unwind
-from stripe_gateway import GatewayError
+from stripe_gateway import GatewayError, budget
 
 GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled and nothing kept."
 
@@ -16,6 +16,12 @@ GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled 
 @logcontext.order_scope
 def converge_order(order_id: int, *, lease_token: str | None = None) -> str:
     """Converge one order; return what happened to it (its final status or "still_pending")."""
+    # Staff's "reconcile now" names its own class; the reconciler's threads start with none.
+    with budget.work_class(budget.RECONCILE, unless_set=True):
+        return _converge(order_id, lease_token=lease_token)
+
+
+def _converge(order_id: int, *, lease_token: str | None) -> str:
     order = Order.objects.get(pk=order_id)
     logcontext.note_order(order)
     if not order.is_pending:

@@ -212,3 +212,51 @@ def test_an_unreachable_database_makes_the_check_warn_not_crash(settings, monkey
     messages = checks.check_stand_in_database(None, databases=["default"])
     assert ids(messages) == ["payments.W002"]
     assert "Connection refused" in messages[0].msg
+
+
+# --- the shared Stripe request budget ---------------------------------------------------------
+
+
+def budget_messages(settings, **changes) -> list[str]:
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    return ids(checks.check_stripe_budget(None))
+
+
+def test_the_default_budget_passes(settings):
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = None
+    assert budget_messages(settings) == []
+
+
+@pytest.mark.parametrize(
+    "changes, said",
+    [
+        ({"STRIPE_BUDGET_BACKEND": "memcached"}, "payments.E020"),
+        ({"STRIPE_BUDGET_BACKEND": "redis", "STRIPE_BUDGET_REDIS_URL": ""}, "payments.E021"),
+        ({"STRIPE_RATE_LIMIT_PER_SECOND": 0.0}, "payments.E023"),
+        ({"STRIPE_BACKGROUND_SHARE": 0.0}, "payments.E024"),
+        ({"STRIPE_BACKGROUND_SHARE": 1.5}, "payments.E024"),
+        ({"STRIPE_BUDGET_BURST": 1}, "payments.E025"),
+        ({"STRIPE_RATE_LIMIT_PER_SECOND": 25.0, "STRIPE_BUDGET_BURST": 50}, "payments.E025"),
+        ({"STRIPE_BUDGET_COOL_DOWN_SECONDS": 0.0}, "payments.E026"),
+    ],
+)
+def test_an_inconsistent_budget_is_refused(settings, changes, said):
+    assert said in budget_messages(settings, **changes)
+
+
+def test_a_redis_budget_without_the_redis_package_says_how_to_install_it(settings, monkeypatch):
+    monkeypatch.setattr(checks, "_redis_installed", lambda: False)
+    messages = budget_messages(
+        settings, STRIPE_BUDGET_BACKEND="redis", STRIPE_BUDGET_REDIS_URL="redis://127.0.0.1/0"
+    )
+    assert messages == ["payments.E022"]
+
+
+def test_a_rate_above_stripes_limit_for_the_keys_mode_is_flagged(settings):
+    settings.STRIPE_LOCAL_STAND_IN = False
+    settings.STRIPE_SECRET_KEY = key("sk", "test")
+    assert budget_messages(settings, STRIPE_RATE_LIMIT_PER_SECOND=100.0) == ["payments.W021"]
+    settings.STRIPE_SECRET_KEY = key("sk", "live")
+    assert budget_messages(settings, STRIPE_RATE_LIMIT_PER_SECOND=100.0) == []
+    assert budget_messages(settings, STRIPE_BUDGET_BACKEND="off") == ["payments.W020"]

@@ -57,7 +57,8 @@ class CapturingClient(stripe.HTTPClient):
 
 
 @pytest.fixture
-def wire(monkeypatch):
+def wire(monkeypatch, settings):
+    settings.STRIPE_BUDGET_BACKEND = "off"  # the wire alone: no database for the budget here
     capturing = CapturingClient()
     monkeypatch.setattr("stripe_gateway.client.build_http_client", lambda: capturing)
     return capturing

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from payments.audit import audit_payments
 from payments.cli import EXIT_CODES_HELP, attention, usage_error
-from stripe_gateway import GatewayError
+from stripe_gateway import GatewayError, budget
 
 
 class Command(BaseCommand):
@@ -30,6 +30,7 @@ class Command(BaseCommand):
             help="Read at most this many PaymentIntents from Stripe (default 10000).",
         )
 
+    @budget.work_class(budget.AUDIT)
     def handle(self, *args, fix, json: bool, max_payment_intents, **options):
         if max_payment_intents < 1:
             raise usage_error("--max-payment-intents must be a positive number")

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from orders.models import Order
 from payments.cli import EXIT_CODES_HELP, attention, parse_duration, usage_error
 from payments.reconcile import reconcile_pending_orders
+from stripe_gateway import budget
 
 
 class Command(BaseCommand):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             "--limit", type=int, default=None, help="Examine at most this many orders."
         )
 
+    @budget.work_class(budget.RECONCILE)
     def handle(self, *args, order, older_than, dry_run, limit, **options):
         if limit is not None and limit < 1:
             raise usage_error("--limit must be a positive number")
