@@ -19,10 +19,13 @@ def positive_seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise CommandError(f"{value!r} is not a number of seconds", returncode=EXIT_USAGE) from None
-    if not math.isfinite(seconds) or not 0 < seconds <= LONGEST_SECONDS:
+    if not math.isfinite(seconds):
+        raise CommandError(f"{value!r} is not a number of seconds", returncode=EXIT_USAGE)
+    if not seconds > 0:
+        raise CommandError(f"{value!r}: must be more than 0 seconds", returncode=EXIT_USAGE)
+    if seconds > LONGEST_SECONDS:
         raise CommandError(
-            f"{value!r}: must be more than 0 and at most {LONGEST_SECONDS:g} seconds",
-            returncode=EXIT_USAGE,
+            f"{value!r}: must be at most {LONGEST_SECONDS:g} seconds", returncode=EXIT_USAGE
         )
     return seconds
 
