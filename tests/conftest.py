@@ -295,6 +295,8 @@ def _fresh_rate_limits(request, django_db_blocker):
     yield
     if "django_db_setup" in request.fixturenames:
         from django.core.cache import cache
+        from django.db import connection
 
         with django_db_blocker.unblock():
             cache.clear()
+            connection.close()  # a pooled connection goes back to its pool
