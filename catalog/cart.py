@@ -56,9 +56,7 @@ class Cart:
         if self._lines is None:
             items = self._items()
             products = (
-                Product.objects.prefetch_related("images").in_bulk([int(pk) for pk in items])
-                if items
-                else {}
+                Product.objects.in_bulk([int(pk) for pk in items], field_name="pk") if items else {}
             )
             self._lines = [
                 CartLine(product=products[int(pk)], quantity=qty)

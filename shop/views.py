@@ -6,6 +6,7 @@ it was and tells the customer why; totals are always recomputed from the databas
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -105,11 +106,14 @@ def cart_remove(request):
 
 def cart_detail(request):
     cart = Cart(request.session)
+    lines = cart.lines()
+    # The pictures for this page only: the checkout reads the cart too and needs none.
+    prefetch_related_objects([line.product for line in lines], "images")
     return render(
         request,
         "shop/cart.html",
         {
-            "lines": cart.lines(),
+            "lines": lines,
             "total": cart.total(),
             "currency": cart.currency(),
             "problems": cart.problems(),
