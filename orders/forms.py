@@ -84,6 +84,8 @@ class CheckoutForm(forms.Form):
         self.methods = pricing.all_methods()
         countries = pricing.shipping_countries(self.methods)
         self.fields["country"].choices = [("", "Choose a country…"), *countries]
+        if len(countries) == 1 and not self.is_bound and not self.initial.get("country"):
+            self.initial["country"] = countries[0][0]  # a shop that ships to one country
         self.fields["shipping_method"].choices = [(m.pk, m.name) for m in self.methods]
 
     def _clean_text(self, name: str) -> str:

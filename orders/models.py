@@ -414,7 +414,9 @@ class VatRate(models.Model):
         ordering = ["country"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(rate__gte=0) & models.Q(rate__lt=1), name="vat_rate_fraction"
+                condition=models.Q(rate__gte=0) & models.Q(rate__lt=1),
+                name="vat_rate_fraction",
+                violation_error_message="A VAT rate is a fraction below 1: 0.21 for 21 percent.",
             ),
         ]
 

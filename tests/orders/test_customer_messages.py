@@ -209,3 +209,12 @@ def test_a_refund_not_made_yet_is_shown_as_on_its_way_not_as_a_second_payment(
     page = client.get(order.get_absolute_url()).content.decode()
     assert "A refund of <strong>€5.00</strong> is on its way to your card." in page
     assert "second payment" not in page
+
+
+def test_the_plain_text_email_shows_names_as_typed_and_the_html_escapes_them(
+    checkout, to_amsterdam
+):
+    checkout(to=replace(to_amsterdam, full_name="Ann O'Brien & Co"))
+    text, html = parts(mail.outbox[0])
+    assert "Ann O'Brien & Co" in text
+    assert "Ann O&#x27;Brien &amp; Co" in html

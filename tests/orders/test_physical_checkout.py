@@ -214,3 +214,8 @@ def test_the_quote_endpoint_gives_the_servers_figures(paying_shopper, nl_standar
         "/checkout/quote/", {"country": "FR", "shipping_method": nl_standard.pk}
     )
     assert refused.status_code == 400
+
+
+def test_a_shop_that_ships_to_one_country_chooses_it_for_the_customer(shopper):
+    page = shopper.get("/checkout/").content.decode()  # only the Netherlands (``delivery``)
+    assert '<option value="NL" selected>Netherlands</option>' in page
