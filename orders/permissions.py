@@ -21,6 +21,8 @@ SUPPORT_PERMISSIONS = (
     ("orders", "cancel_order"),
     ("orders", "refund_order"),
     ("orders", "resend_confirmation"),
+    ("orders", "ship_order"),
+    ("orders", "restock_order"),
     ("payments", "view_reconcilerrun"),
 )
 

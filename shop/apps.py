@@ -1,6 +1,7 @@
 """The site app's configuration."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ShopConfig(AppConfig):
@@ -8,3 +9,9 @@ class ShopConfig(AppConfig):
 
     name = "shop"
     verbose_name = "Shop"
+
+    def ready(self):
+        from shop.default_pages import ensure_default_pages
+
+        # Also after a test flush, which empties every table (as the Support group does).
+        post_migrate.connect(ensure_default_pages, sender=self)

@@ -14,4 +14,5 @@ def shop(request):
     return {
         "cart_count": Cart(request.session).count,
         "stripe_local_stand_in": settings.STRIPE_LOCAL_STAND_IN,
+        "shop_name": settings.SHOP_NAME,
     }

@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sites",  # needed by flatpages
+    "django.contrib.flatpages",  # terms, privacy and returns pages, edited by staff
     "django_q",
     "djstripe",
     "catalog",
@@ -120,6 +122,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Convergent Shop <orders@shop.invalid>")
+# The shop's name on its pages, and where the contact form's messages go.
+SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
+SHOP_EMAIL = env("SHOP_EMAIL", default="hello@shop.invalid")
+# The flatpages' site (shop 0004 creates it).
+SITE_ID = 1
 
 # --- Stripe -------------------------------------------------------------------------------
 # With no keys set the shop talks to the local stand-in (localstripe) on loopback. One key

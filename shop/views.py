@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 from catalog.cart import Cart
 from catalog.exceptions import CartError
 from catalog.models import Product
-from shop.forms import CartChangeForm
+from shop import contact
+from shop.forms import CartChangeForm, ContactForm
 
 
 def product_list(request):
@@ -96,6 +97,31 @@ def cart_detail(request):
             "problems": cart.problems(),
         },
     )
+
+
+def contact_page(request):
+    """The contact form; its POST goes through ``contact_submit`` alone (rate limited there)."""
+    if request.method == "POST":
+        return contact_submit(request)
+    return render(request, "shop/contact.html", {"form": ContactForm()})
+
+
+def contact_submit(request):
+    """Take one contact form submission: keep it and email the shop, or say what is wrong."""
+    form = ContactForm(request.POST)
+    if not form.is_valid():
+        return render(request, "shop/contact.html", {"form": form}, status=400)
+    if not form.is_spam:  # a bot gets the same thanks, and nothing is kept or sent
+        contact.submit_contact_message(
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
+            message=form.cleaned_data["message"],
+        )
+    return redirect("shop:contact_thanks")
+
+
+def contact_thanks(request):
+    return render(request, "shop/contact_thanks.html")
 
 
 def bad_request(request, exception):

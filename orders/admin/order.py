@@ -63,7 +63,13 @@ class StuckFilter(admin.SimpleListFilter):
 
 class OrderLineInline(ReadOnlyMixin, admin.TabularInline):
     model = OrderLine
-    fields = ("product_name", "unit_price_display", "quantity", "line_total_display")
+    fields = (
+        "product_name",
+        "unit_price_display",
+        "quantity",
+        "line_total_display",
+        "restocked_quantity",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -85,13 +91,14 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "status_badge",
+        "fulfilment_status",
         "age",
         "email",
         "total",
         "attempts",
         "next_reconcile",
     )
-    list_filter = ("status", StuckFilter)
+    list_filter = ("status", "fulfilment_status", StuckFilter)
     search_fields = ("reference", "email", "payment_intent_id", "idempotency_key")
     search_help_text = "Order reference, email, PaymentIntent id (pi_…) or idempotency key."
     ordering = ("-created_at", "-pk")
@@ -109,6 +116,16 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "email",
                     ("created_at", "status_changed_at"),
                     ("total", "refunded"),
+                ),
+            },
+        ),
+        (
+            "Fulfilment",
+            {
+                "fields": (
+                    "fulfilment_status",
+                    ("carrier", "tracking_reference"),
+                    ("shipped_at", "delivered_at"),
                 ),
             },
         ),
@@ -142,6 +159,11 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "next_reconcile",
         "last_error",
         "lease_until",
+        "fulfilment_status",
+        "carrier",
+        "tracking_reference",
+        "shipped_at",
+        "delivered_at",
     )
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"

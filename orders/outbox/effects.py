@@ -8,7 +8,8 @@ not honour keys. A ``PermanentFailure`` means the message can never succeed as w
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
+from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 import stripe_gateway
@@ -22,6 +23,7 @@ EMAIL_SUBJECTS = {
     ),
     OutboxMessage.Kind.CANCELED_EMAIL: "Your order {reference} was cancelled",
     OutboxMessage.Kind.REFUNDED_EMAIL: "Your order {reference} was refunded",
+    OutboxMessage.Kind.SHIPPED_EMAIL: "Your order {reference} is on its way",
 }
 
 
@@ -38,13 +40,20 @@ def send_email(message: OutboxMessage) -> dict:
     # booking it makes the retry send the same message again, which mail systems collapse.
     host = urlsplit(settings.SITE_URL).hostname or "shop.invalid"
     message_id = f"<outbox-{message.pk}.{order.reference}@{host}>"
-    EmailMessage(
+    email = EmailMultiAlternatives(
         subject,
         body,
         settings.DEFAULT_FROM_EMAIL,
         [order.email],
         headers={"Message-ID": message_id},
-    ).send()
+    )
+    try:  # an HTML part beside the text, for the kinds that have one
+        email.attach_alternative(
+            render_to_string(f"emails/{message.kind}.html", context), "text/html"
+        )
+    except TemplateDoesNotExist:
+        pass
+    email.send()
     return {"to": order.email, "subject": subject, "message_id": message_id}
 
 
@@ -110,6 +119,7 @@ PERFORMERS = {
     OutboxMessage.Kind.PAYMENT_FAILED_EMAIL: send_email,
     OutboxMessage.Kind.CANCELED_EMAIL: send_email,
     OutboxMessage.Kind.REFUNDED_EMAIL: send_email,
+    OutboxMessage.Kind.SHIPPED_EMAIL: send_email,
     OutboxMessage.Kind.REFUND: refund,
     OutboxMessage.Kind.CANCEL_PAYMENT_INTENT: cancel_payment_intent,
 }
