@@ -11,7 +11,9 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self):
+        from shop.contact import ensure_contact_schedule
         from shop.default_pages import ensure_default_pages
 
         # Also after a test flush, which empties every table (as the Support group does).
         post_migrate.connect(ensure_default_pages, sender=self)
+        post_migrate.connect(ensure_contact_schedule, sender=self)

@@ -75,6 +75,33 @@ def test_contact_form_with_bad_input_says_what_is_wrong_and_sends_nothing(
     assert not ContactMessage.objects.exists()
 
 
+def test_a_message_whose_email_was_never_queued_is_sent_by_the_sweep_once():
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    # As if the worker's queue was down at the commit: the row is there, no email went.
+    kept = ContactMessage.objects.create(
+        name="Bo",
+        email="bo@example.com",
+        message="Do you ship to Norway?",
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    fresh = ContactMessage.objects.create(
+        name="Cy", email="cy@example.com", message="Just sent", created_at=timezone.now()
+    )
+    assert contact.send_unsent_contact_messages() == 1  # the fresh one is its task's to send
+    assert contact.send_unsent_contact_messages() == 0
+    [email] = mail.outbox
+    assert "Do you ship to Norway?" in email.body
+    kept.refresh_from_db()
+    fresh.refresh_from_db()
+    assert kept.sent_at is not None and fresh.sent_at is None
+    name, func, minutes = contact.SCHEDULE
+    assert Schedule.objects.get(name=name).func == func
+
+
 def test_contact_form_filled_by_a_bot_is_thanked_and_ignored(client):
     response = client.post(reverse("shop:contact"), {**GOOD, "website": "http://spam.example"})
     assert response.status_code == 302
