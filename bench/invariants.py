@@ -211,7 +211,7 @@ def check_all(
     for order in orders.values():
         if not order.stock_released:
             for line in order.lines.all():
-                held[line.product_id] += line.quantity
+                held[line.product_id] += line.quantity - line.restocked_quantity
     for product in Product.objects.filter(pk__in=stock_expected):
         if product.stock + held[product.pk] != stock_expected[product.pk]:
             found.bad(

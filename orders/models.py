@@ -58,10 +58,26 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.REFUNDED: frozenset(),
 }
 
-# States in which the order holds stock; leaving them for one of these releases it.
-STOCK_RELEASING_STATUSES = frozenset(
-    {OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED, OrderStatus.REFUNDED}
-)
+# States in which an order that was never paid ends: entering one releases its stock. A
+# refund (paid -> refunded) does not: the goods may be with the customer, so they go back to
+# stock only when staff say they came back (``orders.fulfilment.restock_order``, I7).
+STOCK_RELEASING_STATUSES = frozenset({OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELED})
+
+
+class FulfilmentStatus(models.TextChoices):
+    """Where the goods of a paid order are; separate from the payment's state machine."""
+
+    UNFULFILLED = "unfulfilled", "Not shipped yet"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+
+
+# The goods' own small state machine, as data; ``orders.fulfilment`` performs it.
+FULFILMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    FulfilmentStatus.UNFULFILLED: frozenset({FulfilmentStatus.SHIPPED}),
+    FulfilmentStatus.SHIPPED: frozenset({FulfilmentStatus.DELIVERED}),
+    FulfilmentStatus.DELIVERED: frozenset(),
+}
 
 
 class Order(models.Model):
@@ -101,6 +117,22 @@ class Order(models.Model):
     # Only then may a "payment failed" or "cancelled" email go out: an address typed into a
     # checkout whose card Stripe never tried (a made-up PaymentMethod) gets no mail from us.
     charge_attempted = models.BooleanField(default=False, editable=False)
+
+    # Fulfilment: written only by ``orders.fulfilment`` under the order's row lock. Database
+    # defaults too, so rows inserted by raw SQL (bench/) need not name these columns.
+    fulfilment_status = models.CharField(
+        max_length=16,
+        choices=FulfilmentStatus.choices,
+        default=FulfilmentStatus.UNFULFILLED,
+        db_default=FulfilmentStatus.UNFULFILLED,
+        editable=False,
+    )
+    carrier = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    tracking_reference = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
+    shipped_at = models.DateTimeField(null=True, blank=True, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(editable=False, db_index=True)
     status_changed_at = models.DateTimeField(editable=False)
@@ -159,6 +191,8 @@ class Order(models.Model):
             ("cancel_order", "Can cancel and unwind an unpaid order"),
             ("refund_order", "Can refund a paid order"),
             ("resend_confirmation", "Can resend an order's confirmation email"),
+            ("ship_order", "Can mark a paid order shipped or delivered"),
+            ("restock_order", "Can put a paid order's goods back in stock"),
         ]
 
     def __str__(self):
@@ -199,9 +233,18 @@ class OrderLine(models.Model):
     product_name = models.CharField(max_length=200)
     unit_price = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
+    # Units of a paid order's line put back in stock by staff (the goods came back): never
+    # more than were sold, so a retried or concurrent restock adds nothing twice.
+    restocked_quantity = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(restocked_quantity__lte=models.F("quantity")),
+                name="orderline_restock_not_above_quantity",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.quantity} x {self.product_name}"
@@ -250,6 +293,7 @@ class OutboxMessage(models.Model):
         PAYMENT_FAILED_EMAIL = "payment_failed_email", "Payment failed email"
         CANCELED_EMAIL = "canceled_email", "Order cancelled email"
         REFUNDED_EMAIL = "refunded_email", "Refund email"
+        SHIPPED_EMAIL = "shipped_email", "Shipped email"
         REFUND = "refund", "Refund at Stripe"
         CANCEL_PAYMENT_INTENT = "cancel_payment_intent", "Cancel PaymentIntent at Stripe"
 

@@ -22,6 +22,8 @@ SUPPORT_PERMISSIONS = (
     ("orders", "refund_order"),
     ("orders", "resend_confirmation"),
     ("orders", "resolve_unmatchedpaymentevent"),
+    ("orders", "ship_order"),
+    ("orders", "restock_order"),
     ("payments", "view_reconcilerrun"),
 )
 

@@ -60,3 +60,54 @@ class CartChangeForm(forms.Form):
             if field in self.errors:
                 return self.errors[field][0]
         return "Your cart could not be changed."
+
+
+class ContactForm(forms.Form):
+    """A customer's message to the shop; ``website`` is a honeypot that people never see."""
+
+    name = forms.CharField(
+        max_length=100,
+        error_messages={
+            "required": "Please tell us your name.",
+            "max_length": "Please keep your name under 100 characters.",
+        },
+    )
+    email = forms.EmailField(
+        label="Email address",
+        help_text="We answer to this address.",
+        error_messages={
+            "required": "Please give your email address so that we can answer.",
+            "invalid": "Please enter a valid email address, like name@example.com.",
+        },
+    )
+    message = forms.CharField(
+        min_length=10,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="If it is about an order, please quote its reference (ORD-…).",
+        error_messages={
+            "required": "Please write your message.",
+            "min_length": "Please write a little more (at least 10 characters).",
+            "max_length": "Please keep your message under 5000 characters.",
+        },
+    )
+    # Hidden from people (off-screen, out of the tab order); bots fill every field.
+    website = forms.CharField(
+        required=False,
+        label="Leave this field empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if "\n" in name or "\r" in name:
+            raise forms.ValidationError("Please give your name on one line.")
+        return name
+
+    def clean_message(self) -> str:
+        return self.cleaned_data["message"].strip()
+
+    @property
+    def is_spam(self) -> bool:
+        """The honeypot was filled in: a bot, to be thanked and ignored."""
+        return bool(self.cleaned_data.get("website"))

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sites",  # needed by flatpages
+    "django.contrib.flatpages",  # terms, privacy and returns pages, edited by staff
     "django_q",
     "djstripe",
     "django_countries",
@@ -196,6 +198,11 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Convergent Shop <orders@shop.invalid>")
+# The shop's name on its pages, and where the contact form's messages go.
+SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
+SHOP_EMAIL = env("SHOP_EMAIL", default="hello@shop.invalid")
+# The flatpages' site (shop 0004 creates it).
+SITE_ID = 1
 
 # --- Abuse controls (README "Abuse controls") ----------------------------------------------
 # The cache every process shares: the rate limits count in it. CACHE_URL=redis://... for

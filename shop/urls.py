@@ -14,6 +14,8 @@ shop_patterns = [
     path("cart/add/", views.cart_add, name="cart_add"),
     path("cart/update/", views.cart_update, name="cart_update"),
     path("cart/remove/", views.cart_remove, name="cart_remove"),
+    path("contact/", views.contact_page, name="contact"),
+    path("contact/thanks/", views.contact_thanks, name="contact_thanks"),
 ]
 
 urlpatterns = [
@@ -22,6 +24,8 @@ urlpatterns = [
     # dj-stripe's webhook route, served by our view that refuses dj-stripe's DEBUG-only
     # signing-secret override header.
     path("stripe/", include("payments.urls")),
+    # Terms, privacy, returns: django.contrib.flatpages, edited by staff in the admin.
+    path("pages/", include("django.contrib.flatpages.urls")),
     path("admin/", admin.site.urls),
     # Operations: the load balancer's probe and the monitor's scrape (README "Running in
     # production"); neither needs a login, /metrics a bearer token.

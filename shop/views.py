@@ -17,7 +17,9 @@ from catalog.cart import Cart
 from catalog.exceptions import CartError
 from catalog.models import Category
 from catalog.selectors import shop_window
-from shop.forms import CartChangeForm
+from ratelimits.limits import rate_limited
+from shop import contact
+from shop.forms import CartChangeForm, ContactForm
 
 
 def product_list(request):
@@ -124,6 +126,32 @@ def cart_detail(request):
 def media(request, path):
     """An uploaded picture from MEDIA_ROOT (Django's static.serve keeps the path inside it)."""
     return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+def contact_page(request):
+    """The contact form; its POST goes through ``contact_submit`` alone (rate limited there)."""
+    if request.method == "POST":
+        return contact_submit(request)
+    return render(request, "shop/contact.html", {"form": ContactForm()})
+
+
+@rate_limited("contact")  # per client and per email (settings.RATE_LIMITS): no mail bombing
+def contact_submit(request):
+    """Take one contact form submission: keep it and email the shop, or say what is wrong."""
+    form = ContactForm(request.POST)
+    if not form.is_valid():
+        return render(request, "shop/contact.html", {"form": form}, status=400)
+    if not form.is_spam:  # a bot gets the same thanks, and nothing is kept or sent
+        contact.submit_contact_message(
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
+            message=form.cleaned_data["message"],
+        )
+    return redirect("shop:contact_thanks")
+
+
+def contact_thanks(request):
+    return render(request, "shop/contact_thanks.html")
 
 
 def bad_request(request, exception):

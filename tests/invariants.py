@@ -25,6 +25,7 @@ from orders.models import (
     PENDING_STATUSES,
     STOCK_RELEASING_STATUSES,
     TRANSITIONS,
+    FulfilmentStatus,
     Order,
     OrderEvent,
     OrderStatus,
@@ -190,10 +191,23 @@ def check_safe(
         )
         last_status[order.pk] = order.status
 
-        # Stock is held by exactly the orders that may still be fulfilled.
+        # I7: stock is released exactly for the orders unwound unpaid; a paid (or refunded)
+        # order's goods go back only when staff restock them, never more than were sold.
         assert order.stock_released == (order.status in STOCK_RELEASING_STATUSES), (
             f"stock: order {order.pk} is {order.status} with stock_released={order.stock_released}"
         )
+        for line in order.lines.all():
+            assert 0 <= line.restocked_quantity <= line.quantity, (
+                f"I7: line {line.pk} of order {order.pk} restocked {line.restocked_quantity} "
+                f"of {line.quantity}"
+            )
+            assert not line.restocked_quantity or order.status in PAID_EVER, (
+                f"I7: order {order.pk} is {order.status} but line {line.pk} was restocked"
+            )
+        # I7: an order is shipped only once it is paid.
+        assert order.fulfilment_status == FulfilmentStatus.UNFULFILLED or (
+            order.status in PAID_EVER and order.shipped_at is not None
+        ), f"I7: order {order.pk} is {order.status} but its goods are {order.fulfilment_status}"
 
     # I6: every recorded transition is allowed, so no terminal state was ever left.
     for event in OrderEvent.objects.filter(kind=OrderEvent.Kind.TRANSITION).exclude(from_status=""):
@@ -206,7 +220,7 @@ def check_safe(
         for order in orders.values():
             if not order.stock_released:
                 for line in order.lines.all():
-                    held[line.product_id] += line.quantity
+                    held[line.product_id] += line.quantity - line.restocked_quantity
         for product in Product.objects.all():
             expected = initial_stock[product.pk] - held[product.pk]
             assert product.stock == expected, (

@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings
 from django.core import mail
 
-from orders.models import OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.state import transition_order
 from orders.timeline import record_event
+from tests.conftest import CARD_3DS
 from tests.invariants import (
     StripeView,
     assert_converged,
@@ -116,3 +117,28 @@ def test_stock_that_went_missing_breaks_stock_conservation(checkout, stripe_api,
     view = StripeView.read(stripe_api)
     with pytest.raises(AssertionError, match="stock: .* has 3, expected 4"):
         check_safe(view, initial_stock={product.pk: 6})
+
+
+def test_goods_restocked_for_an_unpaid_order_break_i7(checkout, stripe_api):
+    order = checkout(CARD_3DS)
+    OrderLine.objects.filter(order=order).update(restocked_quantity=1)
+    with pytest.raises(AssertionError, match="I7: order .* is requires_action but line"):
+        check_safe(StripeView.read(stripe_api))
+
+
+def test_an_unpaid_order_marked_shipped_breaks_i7(checkout, stripe_api):
+    order = checkout(CARD_3DS)
+    Order.objects.filter(pk=order.pk).update(fulfilment_status="shipped")
+    with pytest.raises(AssertionError, match="I7: order .* but its goods are shipped"):
+        check_safe(StripeView.read(stripe_api))
+
+
+def test_restocked_goods_count_in_stock_conservation(checkout, stripe_api, make_product):
+    product = make_product(stock=5)
+    order = checkout(product=product, quantity=2)
+    view = StripeView.read(stripe_api)
+    check_safe(view, initial_stock={product.pk: 5})
+    # Restocked in the books, but the units never reached the shelf.
+    OrderLine.objects.filter(order=order).update(restocked_quantity=2)
+    with pytest.raises(AssertionError, match="stock: .* has 3, expected 5"):
+        check_safe(view, initial_stock={product.pk: 5})

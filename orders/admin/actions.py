@@ -14,9 +14,9 @@ from django.contrib import messages
 from django.http import HttpRequest
 
 from catalog.templatetags.money import money
-from orders.models import PENDING_STATUSES, Order, OrderStatus, OutboxMessage
+from orders.models import PENDING_STATUSES, FulfilmentStatus, Order, OrderStatus, OutboxMessage
 from orders.support import actions as support
-from orders.support import reconcile, refunds
+from orders.support import fulfilment, reconcile, refunds
 from orders.support.explain import Explained, explain_text
 
 
@@ -72,12 +72,43 @@ class RefundForm(ActionForm):
         widget=forms.TextInput(attrs={"size": 8, "inputmode": "decimal"}),
     )
 
+    # I7: a refund never puts goods back by itself; staff must say whether they came back.
+    restock = forms.TypedChoiceField(
+        label="Goods back in stock?",
+        choices=[("yes", "Yes, back in stock"), ("no", "No, not back")],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+        help_text="Yes only if the goods came back (or never left); they return to stock once.",
+        error_messages={"required": "Say whether the goods come back to stock (yes or no)."},
+    )
+
     def clean_amount(self) -> int | None:
         """The amount in minor units (cents), or None for "everything that is left"."""
         amount = self.cleaned_data["amount"]
         if amount is None:
             return None
         return int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+class ShipForm(ActionForm):
+    reason = None
+    carrier = forms.CharField(
+        max_length=fulfilment.MAX_CARRIER_LENGTH,
+        widget=forms.TextInput(attrs={"size": 14, "placeholder": "e.g. DHL"}),
+    )
+    tracking_reference = forms.CharField(
+        max_length=fulfilment.MAX_TRACKING_LENGTH,
+        label="Tracking reference",
+        widget=forms.TextInput(attrs={"size": 20}),
+    )
+
+
+class DeliverForm(ActionForm):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 30, "placeholder": "Note (optional)"}),
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +188,7 @@ def _refund(request, order: Order, data: dict) -> tuple[int, str]:
     message = support.refund_order(
         order_id=order.pk,
         amount=data["amount"],
+        restock=data["restock"],
         actor=request.user,
         reason=data["reason"],
         request_token=data["request_token"],
@@ -173,6 +205,41 @@ def _refund(request, order: Order, data: dict) -> tuple[int, str]:
     return messages.SUCCESS, (
         f"Refund of {amount} queued for {order.reference}; it is retried until Stripe confirms it."
     )
+
+
+def _ship(request, order: Order, data: dict) -> tuple[int, str]:
+    order = fulfilment.ship_order(
+        order_id=order.pk,
+        actor=request.user,
+        carrier=data["carrier"],
+        tracking_reference=data["tracking_reference"],
+        request_token=data["request_token"],
+    )
+    return messages.SUCCESS, (
+        f"Order {order.reference} is shipped ({order.carrier}, tracking "
+        f"{order.tracking_reference}); {order.email} is emailed."
+    )
+
+
+def _deliver(request, order: Order, data: dict) -> tuple[int, str]:
+    order = fulfilment.mark_delivered(
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
+    )
+    return messages.SUCCESS, f"Order {order.reference} is delivered."
+
+
+def _restock(request, order: Order, data: dict) -> tuple[int, str]:
+    moved = fulfilment.restock_goods(
+        order_id=order.pk,
+        actor=request.user,
+        reason=data["reason"],
+        request_token=data["request_token"],
+    )
+    units = ", ".join(f"{m['units']} × {m['name']}" for m in moved) or "nothing more"
+    return messages.SUCCESS, f"Back in stock from {order.reference}: {units}."
 
 
 def _resend(request, order: Order, data: dict) -> tuple[int, str]:
@@ -283,6 +350,44 @@ SUPPORT_ACTIONS: dict[str, SupportAction] = {
             not_applicable="no refund of this order failed",
             perform=_resolve_refund,
             confirm="Mark the failed refund settled outside the shop? Nothing is sent to Stripe.",
+        ),
+        SupportAction(
+            name="ship",
+            label="Mark shipped",
+            permission="orders.ship_order",
+            form_class=ShipForm,
+            applies=lambda order: (
+                order.status == OrderStatus.PAID
+                and order.fulfilment_status == FulfilmentStatus.UNFULFILLED
+            ),
+            not_applicable="only a paid order not shipped yet can be shipped",
+            perform=_ship,
+        ),
+        SupportAction(
+            name="deliver",
+            label="Mark delivered",
+            permission="orders.ship_order",
+            form_class=DeliverForm,
+            applies=lambda order: (
+                order.status == OrderStatus.PAID
+                and order.fulfilment_status == FulfilmentStatus.SHIPPED
+            ),
+            not_applicable="only a paid, shipped order can be marked delivered",
+            perform=_deliver,
+        ),
+        SupportAction(
+            name="restock",
+            label="Goods returned to stock",
+            permission="orders.restock_order",
+            form_class=ActionForm,
+            applies=lambda order: (
+                order.status in (OrderStatus.PAID, OrderStatus.REFUNDED)
+                and not order.stock_released
+                and any(line.restocked_quantity < line.quantity for line in order.lines.all())
+            ),
+            not_applicable="only a paid or refunded order's goods not yet back can be restocked",
+            perform=_restock,
+            confirm="Put this order's goods back in stock?",
         ),
     )
 }

@@ -72,7 +72,13 @@ class StuckFilter(admin.SimpleListFilter):
 
 class OrderLineInline(ReadOnlyMixin, admin.TabularInline):
     model = OrderLine
-    fields = ("product_name", "unit_price_display", "quantity", "line_total_display")
+    fields = (
+        "product_name",
+        "unit_price_display",
+        "quantity",
+        "line_total_display",
+        "restocked_quantity",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -94,13 +100,14 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "status_badge",
+        "fulfilment_status",
         "age",
         "email",
         "total",
         "attempts",
         "next_reconcile",
     )
-    list_filter = ("status", StuckFilter)
+    list_filter = ("status", "fulfilment_status", StuckFilter)
     search_fields = ("reference", "email", "payment_intent_id", "idempotency_key")
     search_help_text = "Order reference, email, PaymentIntent id (pi_…) or idempotency key."
     ordering = ("-created_at", "-pk")
@@ -130,6 +137,16 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     ("postal_code", "city", "country"),
                     ("shipping_method_name", "shipping_price"),
                     ("vat_rate", "vat"),
+                ),
+            },
+        ),
+        (
+            "Fulfilment",
+            {
+                "fields": (
+                    "fulfilment_status",
+                    ("carrier", "tracking_reference"),
+                    ("shipped_at", "delivered_at"),
                 ),
             },
         ),
@@ -173,6 +190,11 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "shipping_price",
         "vat_rate",
         "vat",
+        "fulfilment_status",
+        "carrier",
+        "tracking_reference",
+        "shipped_at",
+        "delivered_at",
     )
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"

@@ -23,6 +23,7 @@ EMAIL_SUBJECTS = {
     ),
     OutboxMessage.Kind.CANCELED_EMAIL: "Your order {reference} was cancelled",
     OutboxMessage.Kind.REFUNDED_EMAIL: "Your order {reference} was refunded",
+    OutboxMessage.Kind.SHIPPED_EMAIL: "Your order {reference} is on its way",
 }
 
 
@@ -143,6 +144,7 @@ PERFORMERS = {
     OutboxMessage.Kind.PAYMENT_FAILED_EMAIL: send_email,
     OutboxMessage.Kind.CANCELED_EMAIL: send_email,
     OutboxMessage.Kind.REFUNDED_EMAIL: send_email,
+    OutboxMessage.Kind.SHIPPED_EMAIL: send_email,
     OutboxMessage.Kind.REFUND: refund,
     OutboxMessage.Kind.CANCEL_PAYMENT_INTENT: cancel_payment_intent,
 }

@@ -8,6 +8,7 @@ import logging
 
 from django.db import transaction
 
+from orders import fulfilment
 from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox, queued_refund_total
@@ -153,9 +154,13 @@ def refundable_amount(order: Order) -> int:
 
 
 def refund_order(
-    *, order_id: int, amount: int | None, actor, reason: str, request_token: str
+    *, order_id: int, amount: int | None, restock: bool, actor, reason: str, request_token: str
 ) -> OutboxMessage:
-    """Queue a full (``amount=None``) or partial refund of a paid order, once per request."""
+    """Queue a full (``amount=None``) or partial refund of a paid order, once per request.
+
+    ``restock``: staff say the goods are back (or never left): every unit not yet returned
+    goes back to stock in the same transaction. Otherwise stock is left alone (I7).
+    """
     reason = _require_reason(reason)
     request_token = _require_token(request_token)
     with transaction.atomic():
@@ -190,12 +195,19 @@ def refund_order(
                 "reason": reason,
             },
         )
+        moved = fulfilment.restock_locked(order) if restock else []
         _audit(
             order,
             action="refund",
             actor=actor,
             reason=reason,
-            details={"amount": amount, "request_token": request_token, "outbox_id": message.pk},
+            details={
+                "amount": amount,
+                "request_token": request_token,
+                "outbox_id": message.pk,
+                "restock": restock,
+                "restocked": moved,
+            },
         )
     return message
 

@@ -137,35 +137,51 @@ def test_cancel_of_an_order_stripe_had_charged_makes_it_paid_and_says_so(
 
 
 def test_full_refund_returns_the_money_and_marks_the_order_refunded(
-    support_client, support_user, checkout, stripe_api
+    support_client, support_user, checkout, stripe_api, make_product
 ):
-    order = checkout()
-    response = act(support_client, order, "refund", reason="damaged in transit", amount="")
-    assert said(response) == [f"Refund of €15.00 made at Stripe for {order.reference}."]
+    product = make_product(stock=5)
+    order = checkout(product=product, quantity=2)
+    response = act(
+        support_client, order, "refund", reason="damaged in transit", restock="no", amount=""
+    )
+    assert said(response) == [f"Refund of €30.00 made at Stripe for {order.reference}."]
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
-    assert order.refunded_amount == 1500
-    assert [r["amount"] for r in stripe_api.refunds(order.payment_intent_id)] == [1500]
+    assert order.refunded_amount == 3000
+    assert [r["amount"] for r in stripe_api.refunds(order.payment_intent_id)] == [3000]
+    # Staff said the goods did not come back: they stay out of stock (I7).
+    product.refresh_from_db()
+    assert product.stock == 3
     [audit] = staff_events(order, "refund")
     assert (audit.actor, audit.message, audit.details["amount"]) == (
         support_user,
         "damaged in transit",
-        1500,
+        3000,
     )
 
 
 def test_partial_refund_keeps_the_order_paid(support_client, checkout, stripe_api):
     order = checkout()
-    response = act(support_client, order, "refund", reason="one mug chipped", amount="4.50")
+    response = act(
+        support_client, order, "refund", reason="one mug chipped", restock="no", amount="4.50"
+    )
     assert said(response) == [f"Refund of €4.50 made at Stripe for {order.reference}."]
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert order.refunded_amount == 450
     # The rest can be refunded later, and only the rest.
-    over = act(support_client, order, "refund", token="tok-2", reason="more", amount="11.00")
+    over = act(
+        support_client, order, "refund", token="tok-2", reason="more", restock="no", amount="11.00"
+    )
     assert said(over) == ["Refund refused: The refund must be between 0.01 and 10.50 EUR."]
     rest = act(
-        support_client, order, "refund", token="tok-3", reason="all of it after all", amount=""
+        support_client,
+        order,
+        "refund",
+        token="tok-3",
+        reason="all of it after all",
+        restock="no",
+        amount="",
     )
     assert said(rest) == [f"Refund of €10.50 made at Stripe for {order.reference}."]
     order.refresh_from_db()
@@ -175,8 +191,24 @@ def test_partial_refund_keeps_the_order_paid(support_client, checkout, stripe_ap
 
 def test_refund_submitted_twice_refunds_once(support_client, checkout, stripe_api):
     order = checkout()
-    act(support_client, order, "refund", token="dbl", reason="double click", amount="2.00")
-    act(support_client, order, "refund", token="dbl", reason="double click", amount="2.00")
+    act(
+        support_client,
+        order,
+        "refund",
+        token="dbl",
+        reason="double click",
+        restock="no",
+        amount="2.00",
+    )
+    act(
+        support_client,
+        order,
+        "refund",
+        token="dbl",
+        reason="double click",
+        restock="no",
+        amount="2.00",
+    )
     assert [r["amount"] for r in stripe_api.refunds(order.payment_intent_id)] == [200]
     assert order.outbox.filter(kind=OutboxMessage.Kind.REFUND).count() == 1
     assert len(staff_events(order, "refund")) == 1
@@ -184,15 +216,15 @@ def test_refund_submitted_twice_refunds_once(support_client, checkout, stripe_ap
 
 def test_refund_is_refused_for_an_unpaid_order_and_for_a_bad_amount(support_client, checkout):
     pending = checkout(CARD_3DS)
-    response = act(support_client, pending, "refund", reason="?", amount="")
+    response = act(support_client, pending, "refund", reason="?", restock="no", amount="")
     assert said(response) == [
         "Refund refused: Only paid orders can be refunded; "
         "this one is waiting for card authentication."
     ]
     paid = checkout()
-    response = act(support_client, paid, "refund", reason="?", amount="-3")
+    response = act(support_client, paid, "refund", reason="?", restock="no", amount="-3")
     assert said(response)[0].startswith("Refund not done: Amount:")
-    response = act(support_client, paid, "refund", reason="?", amount="abc")
+    response = act(support_client, paid, "refund", reason="?", restock="no", amount="abc")
     assert said(response)[0].startswith("Refund not done: Amount:")
     assert not OutboxMessage.objects.filter(kind=OutboxMessage.Kind.REFUND).exists()
 

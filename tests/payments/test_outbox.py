@@ -53,7 +53,12 @@ def test_refund_whose_reply_was_lost_is_made_once(
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     faults.add("lost_response", path="/v1/refunds")
     message = support.refund_order(
-        order_id=order.pk, amount=500, actor=staff, reason="scratched", request_token="r1"
+        restock=False,
+        order_id=order.pk,
+        amount=500,
+        actor=staff,
+        reason="scratched",
+        request_token="r1",
     )
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.PENDING
@@ -86,7 +91,12 @@ def test_refund_that_would_exceed_the_payment_gives_up_for_staff(
     stripe_api.refund(order.payment_intent_id, order.total_amount)  # refunded in the dashboard
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     message = support.refund_order(
-        order_id=order.pk, amount=None, actor=staff, reason="again", request_token="r2"
+        restock=False,
+        order_id=order.pk,
+        amount=None,
+        actor=staff,
+        reason="again",
+        request_token="r2",
     )
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.FAILED
@@ -106,7 +116,7 @@ def test_partial_refund_reported_by_webhook_and_by_the_outbox_retry_is_booked_on
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     faults.add("lost_response", path="/v1/refunds")
     message = support.refund_order(
-        order_id=order.pk, amount=700, actor=staff, reason="dent", request_token="r3"
+        restock=False, order_id=order.pk, amount=700, actor=staff, reason="dent", request_token="r3"
     )
     charge = {
         **stripe_api.payment_intent(order.payment_intent_id)["latest_charge"],

@@ -146,7 +146,12 @@ def test_an_outbox_refund_whose_create_got_a_saved_500_is_made_exactly_once(
     staff = django_user_model.objects.create_user("agent", is_staff=True)
     stripe_says.server_error(REFUND, after_write=after_write)
     message = support.refund_order(
-        order_id=order.pk, amount=500, actor=staff, reason="scratched", request_token="r1"
+        restock=False,
+        order_id=order.pk,
+        amount=500,
+        actor=staff,
+        reason="scratched",
+        request_token="r1",
     )
     for _ in range(4):
         message.refresh_from_db()

@@ -49,6 +49,7 @@ from orders.models import (
 from orders.outbox import dispatch as outbox
 from orders.payment import driver
 from orders.support import actions as support
+from orders.support import fulfilment as fulfilment_actions
 from payments.audit import audit_payments
 from payments.models import ReconcilerRun
 from payments.reconcile import reconcile_pending_orders
@@ -597,21 +598,24 @@ class ConvergenceMachine(RuleBasedStateMachine):
         amount=st.sampled_from([700, None, 1, 1500, 3000]),
         request=st.integers(0, 2),
         stripe=REFUNDING,
+        restock=st.booleans(),
     )
     @step
-    def support_refund(self, pick, amount, request, stripe):
-        """A full (None) or partial refund; the same request number is a double-clicked button."""
+    def support_refund(self, pick, amount, request, stripe, restock):
+        """A full (None) or partial refund; the same request number is a double-clicked button.
+        Staff say whether the goods come back to stock (I7: only then do they)."""
         paid = self._orders(OrderStatus.PAID)
         if not paid:
             return
         with self.stripe_says(stripe):
-            self._refund(paid[pick % len(paid)], amount, request)
+            self._refund(paid[pick % len(paid)], amount, request, restock)
 
-    def _refund(self, order_id, amount, request):
+    def _refund(self, order_id, amount, request, restock=False):
         try:
             support.refund_order(
                 order_id=order_id,
                 amount=amount,
+                restock=restock,
                 actor=self.staff,
                 reason="goodwill",
                 request_token=f"refund-{order_id}-{request}",
@@ -635,6 +639,36 @@ class ConvergenceMachine(RuleBasedStateMachine):
             _event("support resend -> queued")
         except ActionRefused:
             _event("support resend -> refused")
+
+    @rule(pick=PICK, action=st.sampled_from(["ship", "deliver", "restock"]), request=PICK)
+    @step
+    def support_fulfilment(self, pick, action, request):
+        """Staff ship, deliver or take back the goods of any order: refused unless paid."""
+        orders = sorted(Order.objects.values_list("pk", flat=True))
+        if not orders:
+            return
+        order_id = orders[pick % len(orders)]
+        token = f"{action}-{order_id}-{request % 2}"
+        try:
+            if action == "ship":
+                fulfilment_actions.ship_order(
+                    order_id=order_id,
+                    actor=self.staff,
+                    carrier="DHL",
+                    tracking_reference="JD0001",
+                    request_token=token,
+                )
+            elif action == "deliver":
+                fulfilment_actions.mark_delivered(
+                    order_id=order_id, actor=self.staff, reason="", request_token=token
+                )
+            else:
+                fulfilment_actions.restock_goods(
+                    order_id=order_id, actor=self.staff, reason="came back", request_token=token
+                )
+            _event(f"support {action} -> done")
+        except ActionRefused:
+            _event(f"support {action} -> refused")
 
     # --- Convergence ---------------------------------------------------------------------------
 

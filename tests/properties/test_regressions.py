@@ -14,7 +14,9 @@ def test_refund_reply_lost_then_charge_refunded_webhook_is_booked_once(machine):
     state = machine()
     state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
     state.books_agree()
-    state.support_refund(pick=0, amount=700, request=0, stripe="lost_response@refund")
+    state.support_refund(
+        pick=0, amount=700, request=0, stripe="lost_response@refund", restock=False
+    )
     state.books_agree()
     state.stripe_sends_webhook(how="next", pick=1)
     state.books_agree()
@@ -30,9 +32,9 @@ def test_two_refunds_dispatched_at_once_are_both_booked(machine):
     state.stripe_endpoint(webhooks_get_through=False)
     state.first_checkout(card="ok", quantity=1, fault="none", stripe="ok")
     state.books_agree()
-    state.support_refund(pick=0, amount=700, request=0, stripe="timeout@refund")
+    state.support_refund(pick=0, amount=700, request=0, stripe="timeout@refund", restock=True)
     state.books_agree()
-    state.support_refund(pick=0, amount=1, request=1, stripe="timeout@refund")
+    state.support_refund(pick=0, amount=1, request=1, stripe="timeout@refund", restock=False)
     state.books_agree()
     state.time_passes(by="3min", webhooks_arrive=False)
     state.books_agree()
