@@ -74,13 +74,14 @@ def test_the_policy_is_enforced_an_injected_inline_script_does_not_run(browser_p
 
 
 def test_support_actions_still_ask_before_acting_under_the_csp(
-    browser_page, make_product, stripe_api, faults
+    browser_page, make_product, stripe_api, faults, delivery
 ):
     """The confirm prompt was an inline onsubmit, which the policy blocks: now a nonced script."""
     faults.add("timeout", path="/confirm")  # the payment's outcome unknown: still pending
     order = place_order(
         lines=[LineRequest(make_product().pk, 1)],
         email="ann@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(),
         checkout_token=secrets.token_urlsafe(24),
     )

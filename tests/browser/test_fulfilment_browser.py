@@ -29,13 +29,14 @@ def assert_no_horizontal_overflow(page, where: str) -> None:
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)])
 def test_staff_marks_a_paid_order_shipped_in_the_admin(
-    browser_page, stripe_api, make_product, width, height
+    browser_page, stripe_api, make_product, delivery, width, height
 ):
     page = browser_page
     page.set_viewport_size({"width": width, "height": height})
     order = place_order(
         lines=[LineRequest(make_product(name="Stoneware mug").pk, 2)],
         email="ann@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(),
         checkout_token=secrets.token_urlsafe(24),
     )

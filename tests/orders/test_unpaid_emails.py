@@ -25,10 +25,13 @@ def test_a_scripted_checkout_with_a_made_up_payment_method_emails_nobody(shopper
     assert note.message == "No email sent: Stripe never attempted a charge for this order."
 
 
-def test_a_card_declined_by_stripe_still_gets_the_payment_failed_email(stripe_api, make_product):
+def test_a_card_declined_by_stripe_still_gets_the_payment_failed_email(
+    stripe_api, make_product, delivery
+):
     order = place_order(
         lines=[LineRequest(make_product().pk, 1)],
         email="ann@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(CARD_DECLINED),
         checkout_token="declined-card-token-000001",
     )

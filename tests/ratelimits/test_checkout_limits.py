@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def limits(settings):
+def limits(settings, delivery):
     """Small limits, so that a test reaches them in a few posts."""
     settings.RATE_LIMITS = {
         **settings.RATE_LIMITS,

@@ -137,7 +137,7 @@ def test_background_work_never_takes_the_checkouts_share(shared_budget, sent, st
 
 @pytest.mark.django_db(transaction=True)
 def test_checkout_gets_through_while_background_work_saturates_the_budget(
-    shared_budget, settings, sent, stripe_api, stripe_says, make_product
+    shared_budget, settings, sent, stripe_api, stripe_says, make_product, delivery
 ):
     from orders.checkout import LineRequest, place_order
     from orders.models import OrderStatus
@@ -157,6 +157,7 @@ def test_checkout_gets_through_while_background_work_saturates_the_budget(
                 order = place_order(
                     lines=[LineRequest(product.pk, 1)],
                     email="ann@example.com",
+                    delivery=delivery,
                     payment_method_id=card,
                     checkout_token=card,
                 )
