@@ -5,13 +5,20 @@ import logging
 from orders.payment.converge import converge_order
 from payments.audit import audit_payments as audit
 from payments.reconcile import reconcile_pending_orders
+from payments.sweeps import TimeBox
 
 logger = logging.getLogger(__name__)
 
 
 def reconcile_payments() -> dict:
-    summary = reconcile_pending_orders(max_orders=5000)
-    return {"outcomes": dict(summary.outcomes), "errors": summary.errors[:10]}
+    # Time-boxed well inside the task timeout: what is left waits for the next minute's run.
+    summary = reconcile_pending_orders(time_box=TimeBox.scheduled())
+    return {
+        "outcomes": dict(summary.outcomes),
+        "errors": summary.errors[:10],
+        "stopped": summary.stopped,
+        "released": summary.released,
+    }
 
 
 def reconcile_order(order_id: int) -> str:
@@ -19,7 +26,16 @@ def reconcile_order(order_id: int) -> str:
 
 
 def audit_payments() -> dict:
-    report = audit(fix=True)
+    # Time-boxed and resumable: a run that stops early says so; the next one continues.
+    report = audit(fix=True, time_box=TimeBox.scheduled())
     for finding in report.broken:
         logger.error("payment invariant broken", extra={"finding": finding.line()})
-    return {"broken": [f.line() for f in report.broken], "seen": report.payment_intents_seen}
+    if report.partial:
+        logger.warning("audit run partial", extra={"reason": report.stopped})
+    return {
+        "broken": [f.line() for f in report.broken],
+        "seen": report.payment_intents_seen,
+        "partial": report.partial,
+        "stopped": report.stopped,
+        "checked_down_to": report.checked_down_to,
+    }

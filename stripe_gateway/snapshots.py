@@ -29,6 +29,9 @@ class PaymentIntentSnapshot:
     client_secret: str = ""
     last_error_code: str = ""
     last_error_message: str = ""
+    # What Stripe has refunded of its charge, when the charge came with it (a list read with
+    # ``expand[]=data.latest_charge``); None when unknown (the charge was only an id).
+    refunded: int | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -79,6 +82,11 @@ class PaymentIntentSnapshot:
     def from_stripe(cls, data: Any) -> "PaymentIntentSnapshot":
         data = _as_dict(data)
         error = data.get("last_payment_error") or {}
+        charge = data.get("latest_charge", "")
+        if isinstance(charge, dict):
+            refunded = int(charge.get("amount_refunded") or 0)
+        else:
+            refunded = 0 if charge is None else None  # no charge: nothing to refund
         return cls(
             id=data["id"],
             status=data["status"],
@@ -89,6 +97,7 @@ class PaymentIntentSnapshot:
             client_secret=data.get("client_secret") or "",
             last_error_code=error.get("code") or error.get("decline_code") or "",
             last_error_message=error.get("message") or "",
+            refunded=refunded,
         )
 
 

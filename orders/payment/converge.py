@@ -8,14 +8,24 @@ import stripe_gateway
 from orders import clock, policy
 from orders.models import Order
 from orders.payment import backoff, driver, unwind
-from stripe_gateway import GatewayError
+from stripe_gateway import GatewayError, PaymentIntentSnapshot
 
 GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled and nothing kept."
 
 
-def converge_order(order_id: int, *, lease_token: str | None = None) -> str:
-    """Converge one order; return what happened to it (its final status or "still_pending")."""
-    order = Order.objects.get(pk=order_id)
+def converge_order(
+    order_id: int,
+    *,
+    lease_token: str | None = None,
+    leased_order: Order | None = None,
+    known_payment_intent: PaymentIntentSnapshot | None = None,
+) -> str:
+    """Converge one order; return what happened to it (its final status or "still_pending").
+
+    ``leased_order``: the order as read under ``lease_token`` by the caller (not read again);
+    ``known_payment_intent``: its PaymentIntent as just listed in bulk (not read again).
+    """
+    order = leased_order or Order.objects.get(pk=order_id)
     if not order.is_pending:
         return "already_final"
     if policy.past_give_up(order):
@@ -25,7 +35,11 @@ def converge_order(order_id: int, *, lease_token: str | None = None) -> str:
     else:
         # The order was read under the caller's lease: drive it without claiming it again.
         order = driver.drive_payment(
-            order_id, cause="reconciler", lease_token=lease_token, leased_order=order
+            order_id,
+            cause="reconciler",
+            lease_token=lease_token,
+            leased_order=order,
+            known_payment_intent=known_payment_intent,
         )
         if order.is_pending and _not_backed_off(order):
             # Stripe answered but the payment is still in flight (processing, 3-D Secure):

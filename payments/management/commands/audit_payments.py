@@ -5,7 +5,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.audit import audit_payments
-from stripe_gateway import GatewayError
+from payments.management.commands.reconcile_payments import parse_duration
+from payments.sweeps import STOPPED_TIME_BOX, TimeBox
 
 
 class Command(BaseCommand):
@@ -13,7 +14,9 @@ class Command(BaseCommand):
         "Hold recent PaymentIntents at Stripe against the orders and check the invariants: "
         "money without a paid order (I2), double charges (I1), paid orders without money (I3), "
         "stuck orders (I4), confirmation emails (I5). Prints each finding; exits 1 if any "
-        "invariant is broken. --fix repairs what is safe (attach, refund, cancel strays)."
+        "invariant is broken, or if Stripe could not be read to the window's end (the partial "
+        "report is printed first). --fix repairs what is safe (attach, refund, cancel strays). "
+        "--time-box continues the walk the scheduled audit keeps and stops in time."
     )
 
     def add_arguments(self, parser):
@@ -27,29 +30,38 @@ class Command(BaseCommand):
             default=10_000,
             help="Read at most this many PaymentIntents from Stripe (default 10000).",
         )
+        parser.add_argument(
+            "--time-box",
+            default=None,
+            metavar="DURATION",
+            help=(
+                "Stop after this long (e.g. 60s, 10m) with a partial report, continuing and "
+                "leaving the walk's cursor (as the scheduled audit does). Default: no limit."
+            ),
+        )
 
-    def handle(self, *args, fix, json: bool, max_payment_intents, **options):
+    def handle(self, *args, fix, json: bool, max_payment_intents, time_box, **options):
         if max_payment_intents < 1:
             raise CommandError("--max-payment-intents must be a positive number")
-        try:
-            report = audit_payments(
-                fix=fix,
-                max_items=max_payment_intents,
-                progress=lambda line: self.stderr.write(line),
-            )
-        except GatewayError as exc:
-            raise CommandError(f"Could not read from Stripe: {exc}") from exc
+        box = TimeBox.of(parse_duration(time_box)) if time_box is not None else None
+        if box is not None and not box.seconds:
+            raise CommandError("--time-box must be longer than zero")
+        report = audit_payments(
+            fix=fix,
+            max_items=max_payment_intents,
+            progress=lambda line: self.stderr.write(line),
+            time_box=box,
+        )
         if json:
             self.stdout.write(self._as_json(report))
         else:
             for finding in report.findings:
                 self.stdout.write(finding.line())
-            self.stdout.write(
-                f"Audited {report.payment_intents_seen} PaymentIntents and "
-                f"{report.orders_checked} paid orders: {len(report.broken)} invariant violations."
-            )
+            self.stdout.write(report.summary_line())
         if report.broken:
             raise CommandError(f"{len(report.broken)} invariant violations", returncode=1)
+        if report.partial and report.stopped != STOPPED_TIME_BOX and box is None:
+            raise CommandError(f"Partial audit: {report.stopped}", returncode=1)
 
     @staticmethod
     def _as_json(report) -> str:
@@ -59,6 +71,13 @@ class Command(BaseCommand):
                 "orders_checked": report.orders_checked,
                 "findings": [vars(f) for f in report.findings],
                 "broken": len(report.broken),
+                "partial": report.partial,
+                "stopped": report.stopped,
+                "checked_down_to": report.checked_down_to,
+                "stripe_requests": {
+                    "list": report.list_requests,
+                    "refunds": report.refund_requests,
+                },
             },
             indent=2,
         )

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orders.models import Order
 from payments.reconcile import reconcile_pending_orders
+from payments.sweeps import TimeBox
 
 
 def parse_duration(value: str) -> timedelta:
@@ -28,7 +29,9 @@ class Command(BaseCommand):
     help = (
         "Push pending orders to their end: read each order's payment at Stripe and apply it, "
         "re-drive payments whose outcome is unknown, and unwind orders past the give-up "
-        "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed."
+        "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed. "
+        "A run stopped early (--time-box, or Stripe rate-limiting its reads) says so and "
+        "gives back the orders it did not work on; run it again to continue."
     )
 
     def add_arguments(self, parser):
@@ -54,20 +57,30 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit", type=int, default=None, help="Examine at most this many orders."
         )
+        parser.add_argument(
+            "--time-box",
+            default=None,
+            metavar="DURATION",
+            help="Stop claiming orders after this long (e.g. 60s, 10m); default: no limit.",
+        )
 
-    def handle(self, *args, order, older_than, dry_run, limit, **options):
+    def handle(self, *args, order, older_than, dry_run, limit, time_box, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be a positive number")
         if order and older_than is not None:
             raise CommandError(
                 "--older-than cannot be combined with --order: named orders are taken at any age"
             )
+        box = TimeBox.of(parse_duration(time_box)) if time_box is not None else None
+        if box is not None and not box.seconds:
+            raise CommandError("--time-box must be longer than zero")
         order_ids = [self._resolve(ref) for ref in order] or None
         summary = reconcile_pending_orders(
             older_than=parse_duration(older_than) if older_than is not None else None,
             order_ids=order_ids,
             dry_run=dry_run,
             max_orders=limit,
+            time_box=box,
             progress=lambda line: self.stderr.write(line),
         )
         if dry_run:
@@ -79,6 +92,17 @@ class Command(BaseCommand):
             self.stderr.write(self.style.ERROR(error))
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())) or "none due"
         self.stdout.write(f"Reconciled {summary.examined} orders ({outcomes}).")
+        self.stdout.write(
+            f"Read {summary.settled_from_list} payments from {summary.list_requests} list "
+            "requests to Stripe."
+        )
+        if summary.partial:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Partial run: stopped early ({summary.stopped}); {summary.released} claimed "
+                    "orders given back. Run again to continue."
+                )
+            )
         if summary.failed:
             raise CommandError(f"{summary.failed} orders could not be reconciled", returncode=1)
 
