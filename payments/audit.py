@@ -63,6 +63,7 @@ class AuditReport:
     since: datetime | None = None  # the window's start (created[gte])
     checked_down_to: int | None = None  # the walk checked PaymentIntents created since here
     resumed_from: int | None = None  # where this run took up the walk (None: a new walk)
+    resumed_after: str = ""  # the PaymentIntent it took up the walk after
     list_requests: int = 0
     refund_requests: int = 0
 
@@ -385,6 +386,7 @@ def _start_walk(report: AuditReport, box: TimeBox | None) -> AuditCursor | None:
     if cursor is not None and cursor.since >= report.since - policy.audit_window():
         report.since = cursor.since
         report.resumed_from = cursor.position
+        report.resumed_after = cursor.after_id
         cursor.runs += 1
         return cursor
     return AuditCursor(
@@ -404,12 +406,15 @@ def _audit_once(*, fix: bool, max_items: int, progress, box: TimeBox | None = No
     kept_before: dict[int, set[str]] = {}
     # Paid orders created at or after this were checked (None: none yet, the walk's top).
     checked_before: datetime | None = (
-        datetime.fromtimestamp(report.resumed_from, UTC)
+        datetime.fromtimestamp(report.resumed_from + 1, UTC)
         if report.resumed_from is not None
         else None
     )
     pages = stripe_gateway.payment_intent_pages(
-        created_gte=int(since.timestamp()), created_lte=report.resumed_from, with_charge=True
+        created_gte=int(since.timestamp()),
+        created_lte=report.resumed_from,
+        with_charge=True,
+        starting_after=report.resumed_after or None,
     )
     try:
         for page in pages:
@@ -417,16 +422,18 @@ def _audit_once(*, fix: bool, max_items: int, progress, box: TimeBox | None = No
             _check_page(report, page.items, seen, kept_before, fix=fix)
             if page.items:
                 low = min(pi.created for pi in page.items)
-                low_at = datetime.fromtimestamp(low, UTC)
-                # PaymentIntents created in the second ``low`` may go on on the next page:
-                # orders of that second are checked with the next slice.
-                _check_paid_orders(report, seen, max(since, low_at), checked_before)
-                checked_before = max(since, low_at)
+                # PaymentIntents of the second ``low`` may go on on the next page: orders of
+                # that second are checked with the next slice, newer ones now.
+                newer = max(since, datetime.fromtimestamp(low + 1, UTC))
+                _check_paid_orders(report, seen, newer, checked_before)
+                checked_before = newer
                 report.checked_down_to = low
                 if cursor is not None:
-                    _save_cursor(cursor, low)
+                    _save_cursor(cursor, low, page.cursor or "")
             if progress and report.list_requests % 5 == 0:
                 progress(f"{report.payment_intents_seen} PaymentIntents read")
+            if page.last:
+                continue  # the window's end: finished below
             if report.payment_intents_seen >= max_items:
                 report.stopped = f"read {max_items} PaymentIntents (--max-payment-intents)"
                 break
@@ -461,7 +468,8 @@ def _check_page(report, items, seen, kept_before, *, fix: bool) -> None:
     _check_money_at_stripe(report, pis_by_order, orders, fix=fix, kept_before=kept_before)
 
 
-def _save_cursor(cursor: AuditCursor, position: int) -> None:
+def _save_cursor(cursor: AuditCursor, position: int, after_id: str) -> None:
     cursor.position = position
+    cursor.after_id = after_id
     cursor.updated_at = clock.now()
     cursor.save()

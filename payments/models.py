@@ -47,16 +47,20 @@ class AuditCursor(models.Model):
     """Where the audit's walk over its window stands, so that a time-boxed run continues it.
 
     The audit lists its window newest first, a page at a time; after each page it has fully
-    checked, it moves ``position`` down to that page's oldest ``created`` second. A run that
-    stops (time box, a 429) leaves the row behind and the next run lists from ``position``
-    down to ``since``; a walk that reaches ``since`` deletes it, and the next run starts a
-    new walk at the present.
+    checked, it moves ``position`` down to that page's oldest ``created`` second and
+    ``after_id`` to its last PaymentIntent. A run that stops (time box, a 429) leaves the row
+    behind and the next run lists on from there (``created[lte]``, ``starting_after``) down to
+    ``since``; a walk that reaches ``since`` deletes it, and the next run starts a new walk
+    at the present.
     """
 
     name = models.CharField(max_length=40, unique=True, default="audit")
     since = models.DateTimeField(help_text="The walk's window starts here (created[gte]).")
     position = models.BigIntegerField(
         help_text="Continue from here (created[lte], Unix seconds): newer was checked."
+    )
+    after_id = models.CharField(
+        max_length=255, blank=True, help_text="The last PaymentIntent checked (starting_after)."
     )
     walk_started_at = models.DateTimeField()
     updated_at = models.DateTimeField()

@@ -6,12 +6,11 @@ units of work and stops in time, giving back what it did not work on.
 """
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from orders import policy
+from orders import clock, policy
 
 # Why a sweep ended before it was done (its report says so).
 STOPPED_TIME_BOX = "time box reached"
@@ -20,10 +19,10 @@ STOPPED_RATE_LIMITED = "Stripe rate-limited it"
 
 @dataclass
 class TimeBox:
-    """A deadline on the monotonic clock; ``None`` seconds: no deadline (a run by hand)."""
+    """A deadline on the shop's clock (``orders.clock``); ``None`` seconds: no deadline."""
 
     seconds: float | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: datetime = field(default_factory=lambda: clock.now())
 
     @classmethod
     def scheduled(cls) -> "TimeBox":
@@ -37,7 +36,7 @@ class TimeBox:
     def left(self) -> float:
         if self.seconds is None:
             return float("inf")
-        return self.seconds - (time.monotonic() - self.started)
+        return self.seconds - (clock.now() - self.started).total_seconds()
 
     def expired(self) -> bool:
         return self.left() <= 0

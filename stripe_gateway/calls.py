@@ -139,6 +139,7 @@ def cancel_payment_intent(*, payment_intent_id: str, idempotency_key: str) -> Pa
 class PaymentIntentPage(NamedTuple):
     items: list[PaymentIntentSnapshot]
     cursor: str | None  # the last id Stripe listed on this page
+    last: bool = True  # no page follows it
 
 
 def payment_intent_pages(
@@ -182,9 +183,10 @@ def payment_intent_pages(
             if (created_gte is None or pi.created >= created_gte)
             and (created_lte is None or pi.created <= created_lte)
         ]
-        yield PaymentIntentPage(inside, data[-1]["id"] if data else starting_after)
         older = created_gte is not None and page and all(pi.created < created_gte for pi in page)
-        if not data or not body.get("has_more") or older:
+        last = not data or not body.get("has_more") or bool(older)
+        yield PaymentIntentPage(inside, data[-1]["id"] if data else starting_after, last)
+        if last:
             return
         starting_after = data[-1]["id"]
 
