@@ -153,8 +153,8 @@ class Shoppers:
         orders = Order.objects.filter(email__startswith="shopper-")
         return {
             "checkouts": len(self.latencies),
-            "p50_ms": pct(self.latencies, 50) * 1000 if self.latencies else None,
-            "p99_ms": pct(self.latencies, 99) * 1000 if self.latencies else None,
+            "p50_ms": pct(self.latencies, 0.50) * 1000 if self.latencies else None,
+            "p99_ms": pct(self.latencies, 0.99) * 1000 if self.latencies else None,
             "statuses": {str(k): v for k, v in self.statuses.items()},
             "paid": orders.filter(status="paid").count(),
             # A checkout whose Stripe call failed (a 429) leaves its order pending, backed off.
