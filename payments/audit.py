@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 BROKEN = "broken"
 WARNING = "warning"
+STRIPE_FAILED = "Stripe could not be read"
 
 
 @dataclass
@@ -70,6 +71,11 @@ class AuditReport:
     @property
     def partial(self) -> bool:
         return bool(self.stopped)
+
+    @property
+    def stripe_failed(self) -> bool:
+        """Whether Stripe (a 429, an error), not a limit of ours, cut the run short."""
+        return self.stopped == STOPPED_RATE_LIMITED or self.stopped.startswith(STRIPE_FAILED)
 
     def summary_line(self) -> str:
         line = (
@@ -450,7 +456,7 @@ def _audit_once(*, fix: bool, max_items: int, progress, box: TimeBox | None = No
         report.stopped = STOPPED_RATE_LIMITED
         logger.warning("audit stopped: rate limited", extra={"error": str(exc)})
     except GatewayError as exc:
-        report.stopped = f"Stripe could not be read: {exc}"
+        report.stopped = f"{STRIPE_FAILED}: {exc}"
         logger.warning("audit stopped: stripe error", extra={"error": str(exc)})
     _check_database(report, since)
     return report

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from payments.audit import audit_payments
 from payments.management.commands.reconcile_payments import parse_duration
-from payments.sweeps import STOPPED_TIME_BOX, TimeBox
+from payments.sweeps import TimeBox
 
 
 class Command(BaseCommand):
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             self.stdout.write(report.summary_line())
         if report.broken:
             raise CommandError(f"{len(report.broken)} invariant violations", returncode=1)
-        if report.partial and report.stopped != STOPPED_TIME_BOX and box is None:
+        if report.stripe_failed:
             raise CommandError(f"Partial audit: {report.stopped}", returncode=1)
 
     @staticmethod
