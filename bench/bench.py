@@ -6,6 +6,8 @@
     .venv/bin/python -m bench.bench reconciler   # 100,000 stale orders, 1 and 2 workers, memory
     .venv/bin/python -m bench.bench webhooks     # signed events/s ingested and applied
     .venv/bin/python -m bench.bench budget       # checkouts beside a sweep, 429s, with/without
+    .venv/bin/python -m bench.bench backlog      # an outage's stale orders at 25 req/s, 300 ms
+    .venv/bin/python -m bench.bench audit-scale  # the audit over 10,000 paid orders, 25 req/s
     .venv/bin/python -m bench.bench all
 
 Everything runs on loopback against database ``shop_bench`` (``BENCH_DB``; created and
@@ -25,6 +27,8 @@ import os
 import sys
 
 from bench.benchmarks import (
+    audit_scale,
+    backlog,
     budget,
     checkout,
     checkout_latency,
@@ -43,6 +47,8 @@ BENCHMARKS = {
     "reconciler": reconciler,
     "webhooks": webhooks,
     "budget": budget,
+    "backlog": backlog,
+    "audit-scale": audit_scale,
 }
 
 
@@ -124,6 +130,25 @@ def main(argv=None) -> int:
         "--budget-backends", default="database", help="budget: database and/or redis, after off"
     )
     parser.add_argument("--budget-redis-url", default="redis://127.0.0.1:6379/14")
+    # backlog, audit-scale: the rate-limited Stripe fake
+    parser.add_argument(
+        "--orders", type=int, default=2000, help="backlog: stale orders (100000: the target)"
+    )
+    parser.add_argument(
+        "--baseline-orders",
+        type=int,
+        default=1000,
+        help="backlog: stale orders for the per-order baseline (0: skip)",
+    )
+    parser.add_argument("--stripe-rate", type=float, default=25.0, help="requests/s, 429 over")
+    parser.add_argument("--sweep-concurrency", type=int, default=6, help="backlog: threads")
+    parser.add_argument("--shoppers", type=int, default=3, help="backlog: customers buying")
+    parser.add_argument("--think-seconds", type=float, default=1.0, help="backlog: between buys")
+    parser.add_argument("--audit-orders", type=int, default=10_000)
+    parser.add_argument("--old-payment-intents", type=int, default=2000)
+    parser.add_argument(
+        "--audit-sample", type=int, default=300, help="audit-scale: baseline refunds calls made"
+    )
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--max-seconds", type=float, default=1800, help="bound on each timed phase")
     args = parser.parse_args(argv)
@@ -136,7 +161,11 @@ def main(argv=None) -> int:
             else args.what
         )
         # checkout-latency and the reconciler start the web servers they need, or none.
-        bench.start(web=bool(set(chosen) - {"checkout-latency", "reconciler", "budget"}))
+        bench.start(
+            web=bool(
+                set(chosen) - {"checkout-latency", "reconciler", "budget", "backlog", "audit-scale"}
+            )
+        )
         for what in chosen:
             results[what] = BENCHMARKS[what].run(bench)
         report(results, args)

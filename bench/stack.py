@@ -26,10 +26,29 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:543
 VAR = ROOT / "var" / "bench"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port; with ``BENCH_PORTS=8100-8119``, the next free one in that range
+    (a machine shared by several runs gives each its own range)."""
+    span = os.environ.get("BENCH_PORTS", "")
+    if not span:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low, high = (int(x) for x in span.split("-"))
+    for port in range(low, high + 1):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port left in BENCH_PORTS={span}")
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:

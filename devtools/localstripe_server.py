@@ -3,6 +3,8 @@
 Compared with ``localstripe`` run by itself this launcher:
 - binds to 127.0.0.1 only (localstripe itself listens on every interface);
 - keeps its store in a file of ours (``--store``), or in memory only (``--memory``);
+- lists PaymentIntents as Stripe does: newest first, filtered by ``created[gt|gte|lt|lte]``
+  (localstripe answers 400 to ``created`` there and lists oldest first);
 - lets the browser create PaymentMethods with the publishable key, as real Stripe does
   (localstripe only allows that for tokens and sources), and gives its Stripe.js stand-in
   the ``createPaymentMethod`` that real Stripe.js has;
@@ -122,6 +124,41 @@ def _accept_payment_intent_shipping() -> None:
     resources.PaymentIntent.__init__ = __init__
 
 
+def _list_payment_intents_like_stripe() -> None:
+    """PaymentIntents' list with Stripe's ``created`` filter and Stripe's order (newest first)."""
+    bounds = {
+        "gt": lambda c, v: c > v,
+        "gte": lambda c, v: c >= v,
+        "lt": lambda c, v: c < v,
+        "lte": lambda c, v: c <= v,
+    }
+
+    def list_all(cls, url, created=None, limit=None, starting_after=None, **kwargs):
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs.keys()))
+        if isinstance(created, str | int):
+            created = {"gte": created, "lte": created}
+        tests = []
+        try:
+            for op, value in (created or {}).items():
+                tests.append((bounds[op], int(value)))
+        except (KeyError, TypeError, ValueError):
+            raise UserError(400, "Bad created filter") from None
+        li = resources.List(url, limit=limit, starting_after=starting_after)
+        items = [
+            value
+            for key, value in resources.store.items()
+            if key.startswith(cls.object + ":")
+            and all(test(value.created, bound) for test, bound in tests)
+        ]
+        # Newest first; in one second, the last made first (the store keeps creation order).
+        li._list = list(reversed(items))
+        li._list.sort(key=lambda pi: pi.created, reverse=True)
+        return li
+
+    resources.PaymentIntent._api_list_all = classmethod(list_all)
+
+
 @web.middleware
 async def publishable_key_middleware(request, handler):
     """Serve the two things real Stripe gives a browser that localstripe does not."""
@@ -158,6 +195,7 @@ def main() -> None:
         store_path.parent.mkdir(parents=True, exist_ok=True)
     _use_store(store_path)
     _accept_payment_intent_shipping()
+    _list_payment_intents_like_stripe()
     resources.store.try_load_from_disk()
 
     app = server.app

@@ -151,7 +151,8 @@ class Planned:
     """Stripe's own answer for the next ``times`` requests that match (a test's plan).
 
     ``path`` is a regular expression searched in the request's path (``/confirm$``,
-    ``/v1/payment_intents$`` for a create only); ``method`` ``None`` matches any method.
+    ``/v1/payment_intents$`` for a create only); ``method`` ``None`` matches any method;
+    ``query`` one searched in its query string (``starting_after=``: a list's later pages).
     """
 
     answer: str
@@ -160,6 +161,7 @@ class Planned:
     key: str | None = None
     times: int = 1
     hits: int = 0
+    query: str = ""
 
     def matches(self, request: StripeRequest) -> bool:
         return (
@@ -167,6 +169,7 @@ class Planned:
             and (self.method is None or request.method.upper() == self.method)
             and re.search(self.path, request.path) is not None
             and (self.key is None or request.idempotency_key == self.key)
+            and re.search(self.query, request.query) is not None
         )
 
 
@@ -281,11 +284,12 @@ class StripeSemantics:
         path: str = "",
         key: str | None = None,
         times: int = 1,
+        query: str = "",
     ) -> Planned:
         """Answer the next ``times`` matching requests with ``answer`` (one of ``ANSWERS``)."""
         if answer not in ANSWERS:
             raise ValueError(f"unknown answer {answer!r}; one of {ANSWERS}")
-        planned = Planned(answer, method and method.upper(), path, key, times)
+        planned = Planned(answer, method and method.upper(), path, key, times, query=query)
         with self._lock:
             self._planned.append(planned)
         return planned

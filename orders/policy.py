@@ -72,3 +72,12 @@ def reconcile_batch_size() -> int:
 def reconcile_concurrency() -> int:
     """Orders one reconciler converges at once (threads), to overlap Stripe's round trips."""
     return setting("RECONCILE_CONCURRENCY")
+
+
+def sweep_time_box() -> timedelta:
+    """How long one scheduled sweep (reconciler, audit) may run: a share of the task timeout.
+
+    django-q kills a task at ``Q_CLUSTER["timeout"]``; a sweep that stops well before that
+    gives back its claims and reports, where a killed one would leave both undone.
+    """
+    return timedelta(seconds=setting("SWEEP_TIME_BOX_SHARE") * settings.Q_CLUSTER["timeout"])

@@ -1,4 +1,4 @@
-"""The payments app's one table: a record of each reconciler sweep."""
+"""The payments app's tables: a record of each reconciler sweep; where the audit's walk stands."""
 
 from datetime import timedelta
 
@@ -41,3 +41,30 @@ class ReconcilerRun(models.Model):
         self.outcomes = dict(summary.outcomes)
         self.errors = summary.errors[:50]
         self.save(update_fields=["finished_at", "examined", "outcomes", "errors"])
+
+
+class AuditCursor(models.Model):
+    """Where the audit's walk over its window stands, so that a time-boxed run continues it.
+
+    The audit lists its window newest first, a page at a time; after each page it has fully
+    checked, it moves ``position`` down to that page's oldest ``created`` second and
+    ``after_id`` to its last PaymentIntent. A run that stops (time box, a 429) leaves the row
+    behind and the next run lists on from there (``created[lte]``, ``starting_after``) down to
+    ``since``; a walk that reaches ``since`` deletes it, and the next run starts a new walk
+    at the present.
+    """
+
+    name = models.CharField(max_length=40, unique=True, default="audit")
+    since = models.DateTimeField(help_text="The walk's window starts here (created[gte]).")
+    position = models.BigIntegerField(
+        help_text="Continue from here (created[lte], Unix seconds): newer was checked."
+    )
+    after_id = models.CharField(
+        max_length=255, blank=True, help_text="The last PaymentIntent checked (starting_after)."
+    )
+    walk_started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    runs = models.PositiveIntegerField(default=1)
+
+    def __str__(self):
+        return f"audit walk since {self.since:%Y-%m-%d %H:%M}, at {self.position}"

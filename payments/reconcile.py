@@ -5,26 +5,47 @@ each claims a batch with ``SELECT ... FOR UPDATE SKIP LOCKED`` and stamps a leas
 one short transaction, then works on the orders outside any transaction. An order that
 does not converge is retried later with an exponential backoff recorded on the row. What
 is done to each order is ``orders.payment.converge``; this module finds and claims them.
+
+Stripe is read in bulk: a batch's PaymentIntents are listed by their ``created`` window,
+100 a request (``PaymentIntentWindow``), and only an order whose PaymentIntent the list did
+not bring is read on its own. Creating and confirming stay one order at a time. A run may be
+time-boxed (the scheduled one is): it stops claiming when its time is up, gives back the
+orders it claimed but did not work on, and the next run takes them (oldest first).
 """
 
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
+import stripe_gateway
 from orders import clock, lease, policy
 from orders.models import PENDING_STATUSES, Order
 from orders.payment.converge import converge_order, describe_plan
 from payments.models import ReconcilerRun
+from payments.sweeps import STOPPED_RATE_LIMITED, STOPPED_TIME_BOX, TimeBox, stripe_work
+from stripe_gateway import PaymentIntentSnapshot, TryLater
 
 logger = logging.getLogger(__name__)
+
+
+# A PaymentIntent is created right after its order is recorded (same request); these bound
+# the window listed for a batch around its orders' ``created_at``, with room for the two
+# clocks (ours, Stripe's) to disagree. A PaymentIntent outside it is read on its own.
+WINDOW_BEFORE = timedelta(seconds=60)
+WINDOW_AFTER = timedelta(seconds=120)
+# Listed snapshots older than this are listed again rather than applied.
+LISTED_MAX_AGE = 60.0
+# A rate-limited list is tried this many times (a second apart) before the run stops.
+LIST_TRIES = 3
 
 
 @dataclass
@@ -32,6 +53,14 @@ class ReconcileSummary:
     outcomes: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the run ended before nothing was due (empty: it finished)
+    released: int = 0  # orders claimed but not worked on, given back for the next run
+    list_requests: int = 0
+    settled_from_list: int = 0  # orders whose PaymentIntent came from a list, not a read
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.stopped)
 
     @property
     def examined(self) -> int:
@@ -68,18 +97,111 @@ def claim_batch(*, size: int, token: str, older_than=None, order_ids=None) -> li
     return ids
 
 
-def _reconcile_batch(ids: list[int], *, token: str, summary: ReconcileSummary) -> None:
+def release_claims(ids: Iterable[int], *, token: str) -> int:
+    """Give back orders this run claimed and did not work on; the next run takes them."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    return Order.objects.filter(pk__in=ids, lease_token=token).update(
+        lease_until=None, lease_token=""
+    )
+
+
+class PaymentIntentWindow:
+    """The PaymentIntents of the batches a run works on, listed by ``created`` window.
+
+    Batches are claimed oldest first, so their windows follow one another: each list reads
+    only the part of a batch's window that the run has not listed yet (recently enough).
+    """
+
+    def __init__(self, summary: ReconcileSummary, box: TimeBox):
+        self.summary = summary
+        self.box = box
+        self.by_id: dict[str, PaymentIntentSnapshot] = {}
+        self.covered: tuple[int, int] | None = None  # [gte, lte] listed, in Unix seconds
+        self.listed_at = 0.0
+
+    def read(self, orders: list[Order]) -> dict[str, PaymentIntentSnapshot]:
+        """The listed PaymentIntents of ``orders`` that are on their rows (raises TryLater)."""
+        wanted = [o for o in orders if o.payment_intent_id and not policy.past_give_up(o)]
+        if not wanted:
+            return {}
+        low = int((min(o.created_at for o in wanted) - WINDOW_BEFORE).timestamp())
+        high = int((max(o.created_at for o in wanted) + WINDOW_AFTER).timestamp())
+        fresh = time.monotonic() - self.listed_at < LISTED_MAX_AGE
+        if self.covered and fresh and self.covered[0] <= low <= self.covered[1]:
+            if high > self.covered[1]:
+                self._list(self.covered[1], high)  # the second at the edge is read again
+                self.covered = (self.covered[0], high)
+        else:
+            self.by_id.clear()
+            self._list(low, high)
+            self.covered = (low, high)
+            self.listed_at = time.monotonic()
+        # What lies before this batch's window will not be asked for again.
+        self.by_id = {k: pi for k, pi in self.by_id.items() if pi.created >= low}
+        return {
+            o.payment_intent_id: self.by_id[o.payment_intent_id]
+            for o in wanted
+            if o.payment_intent_id in self.by_id
+        }
+
+    def _list(self, gte: int, lte: int) -> None:
+        """List ``[gte, lte]`` into ``by_id``; a 429 is tried again a second later, from the
+        page it hit, a few times (raises TryLater when it persists or time runs out)."""
+        cursor: str | None = None
+        tries = 0
+        while True:
+            pages = stripe_gateway.payment_intent_pages(
+                created_gte=gte, created_lte=lte, starting_after=cursor
+            )
+            try:
+                for page in pages:
+                    self.summary.list_requests += 1
+                    for pi in page.items:
+                        self.by_id[pi.id] = pi
+                    cursor = page.cursor
+                return
+            except TryLater:
+                self.summary.list_requests += 1
+                tries += 1
+                if tries >= LIST_TRIES or self.box.left() < 2:
+                    raise
+                time.sleep(1.0)
+
+
+def _reconcile_batch(
+    ids: list[int],
+    *,
+    token: str,
+    summary: ReconcileSummary,
+    box: TimeBox,
+    window: PaymentIntentWindow,
+) -> None:
     """Converge a claimed batch, RECONCILE_CONCURRENCY orders at a time.
 
-    Each order waits on Stripe's round trip; one at a time, a worker's throughput is one
-    over that latency. Threads (each with its own database connection, closed at the end)
-    overlap those waits. Orders are independent: leases and row locks keep them apart.
+    The batch's PaymentIntents are listed first (a request per 100); an order whose
+    PaymentIntent came with the list is settled without another read. Each order that must
+    still call Stripe (create, confirm, cancel) waits on its round trip; one at a time, a
+    worker's throughput is one over that latency. Threads (each with its own database
+    connection, closed at the end) overlap those waits. Orders are independent: leases and
+    row locks keep them apart. When the time box runs out, orders not yet started are given
+    back.
     """
     lock = threading.Lock()
+    orders = Order.objects.in_bulk(ids)
+    listed = window.read(list(orders.values()))
+    summary.settled_from_list += len(listed)
 
     def converge(order_id: int) -> None:
+        order = orders.get(order_id)
         try:
-            outcome = converge_order(order_id, lease_token=token)
+            outcome = converge_order(
+                order_id,
+                lease_token=token,
+                leased_order=order if order is not None and lease.holds(order, token) else None,
+                known_payment_intent=listed.get(order.payment_intent_id or "") if order else None,
+            )
         except DatabaseError as exc:
             outcome = "error"
             with lock:
@@ -88,31 +210,46 @@ def _reconcile_batch(ids: list[int], *, token: str, summary: ReconcileSummary) -
         with lock:
             summary.outcomes[outcome] += 1
 
-    concurrency = min(policy.reconcile_concurrency(), len(ids))
-    if concurrency <= 1:
-        for order_id in ids:
-            converge(order_id)
-        return
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
     for order_id in ids:
         todo.put(order_id)
+    left_over: list[int] = []
 
     def drain() -> None:
-        try:
-            while True:
-                try:
-                    order_id = todo.get_nowait()
-                except queue.Empty:
-                    return
-                converge(order_id)
-        finally:
-            connection.close()  # this thread's own connection
+        while True:
+            try:
+                order_id = todo.get_nowait()
+            except queue.Empty:
+                return
+            if box.expired():
+                with lock:
+                    left_over.append(order_id)
+                continue
+            converge(order_id)
 
-    threads = [threading.Thread(target=drain, name=f"reconcile-{i}") for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    concurrency = min(policy.reconcile_concurrency(), len(ids))
+    if concurrency <= 1:
+        drain()
+    else:
+
+        def drain_on_thread() -> None:
+            try:
+                with stripe_work("reconcile"):
+                    drain()
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [
+            threading.Thread(target=drain_on_thread, name=f"reconcile-{i}")
+            for i in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if left_over:
+        summary.released += release_claims(left_over, token=token)
+        summary.stopped = STOPPED_TIME_BOX
 
 
 def reconcile_pending_orders(
@@ -124,8 +261,14 @@ def reconcile_pending_orders(
     max_orders: int | None = None,
     progress: Callable[[str], None] | None = None,
     record_run: bool = True,
+    time_box: TimeBox | None = None,
 ) -> ReconcileSummary:
-    """Sweep stale pending orders in batches until none is due (or ``max_orders`` is reached)."""
+    """Sweep stale pending orders in batches until none is due (or ``max_orders`` is reached).
+
+    With ``time_box`` the sweep stops claiming once its time is up, and orders it claimed
+    but had not started are given back: ``summary.stopped`` says why it ended early. A
+    list that Stripe keeps rate-limiting ends the run the same way.
+    """
     summary = ReconcileSummary()
     batch_size = batch_size or policy.reconcile_batch_size()
     if dry_run:
@@ -136,22 +279,41 @@ def reconcile_pending_orders(
             summary.planned.append(describe_plan(order))
         return summary
 
+    box = time_box or TimeBox()
     run = ReconcilerRun.start() if record_run else None
     token = uuid.uuid4().hex
+    window = PaymentIntentWindow(summary, box)
     done = 0
     try:
-        while max_orders is None or done < max_orders:
-            size = batch_size if max_orders is None else min(batch_size, max_orders - done)
-            ids = claim_batch(size=size, token=token, older_than=older_than, order_ids=order_ids)
-            if not ids:
-                break
-            _reconcile_batch(ids, token=token, summary=summary)
-            done += len(ids)
-            if progress:
-                progress(f"{done} orders examined: {dict(summary.outcomes)}")
-            if order_ids:
-                break
+        with stripe_work("reconcile"):
+            while max_orders is None or done < max_orders:
+                if box.expired():
+                    summary.stopped = STOPPED_TIME_BOX
+                    break
+                size = batch_size if max_orders is None else min(batch_size, max_orders - done)
+                ids = claim_batch(
+                    size=size, token=token, older_than=older_than, order_ids=order_ids
+                )
+                if not ids:
+                    break
+                try:
+                    _reconcile_batch(ids, token=token, summary=summary, box=box, window=window)
+                except TryLater:
+                    summary.released += release_claims(ids, token=token)
+                    summary.stopped = STOPPED_RATE_LIMITED
+                    logger.warning("reconcile stopped: rate limited", extra={"batch": len(ids)})
+                    break
+                done += len(ids)
+                if progress:
+                    progress(f"{done} orders examined: {dict(summary.outcomes)}")
+                if order_ids or summary.stopped:
+                    break
     finally:
         if run is not None:
             run.finish(summary)
+    if summary.stopped:
+        logger.info(
+            "reconcile run stopped early",
+            extra={"reason": summary.stopped, "released": summary.released, "done": done},
+        )
     return summary

@@ -6,6 +6,7 @@ from orders.payment.converge import converge_order
 from payments.audit import audit_payments as audit
 from payments.reconcile import reconcile_pending_orders
 from payments.retention import prune_webhook_records as prune
+from payments.sweeps import TimeBox
 from stripe_gateway import budget
 
 logger = logging.getLogger(__name__)
@@ -13,8 +14,14 @@ logger = logging.getLogger(__name__)
 
 @budget.work_class(budget.RECONCILE)
 def reconcile_payments() -> dict:
-    summary = reconcile_pending_orders(max_orders=5000)
-    return {"outcomes": dict(summary.outcomes), "errors": summary.errors[:10]}
+    # Time-boxed well inside the task timeout: what is left waits for the next minute's run.
+    summary = reconcile_pending_orders(time_box=TimeBox.scheduled())
+    return {
+        "outcomes": dict(summary.outcomes),
+        "errors": summary.errors[:10],
+        "stopped": summary.stopped,
+        "released": summary.released,
+    }
 
 
 @budget.work_class(budget.RECONCILE)
@@ -24,10 +31,19 @@ def reconcile_order(order_id: int) -> str:
 
 @budget.work_class(budget.AUDIT)
 def audit_payments() -> dict:
-    report = audit(fix=True)
+    # Time-boxed and resumable: a run that stops early says so; the next one continues.
+    report = audit(fix=True, time_box=TimeBox.scheduled())
     for finding in report.broken:
         logger.error("payment invariant broken", extra={"finding": finding.line()})
-    return {"broken": [f.line() for f in report.broken], "seen": report.payment_intents_seen}
+    if report.partial:
+        logger.warning("audit run partial", extra={"reason": report.stopped})
+    return {
+        "broken": [f.line() for f in report.broken],
+        "seen": report.payment_intents_seen,
+        "partial": report.partial,
+        "stopped": report.stopped,
+        "checked_down_to": report.checked_down_to,
+    }
 
 
 def prune_webhook_records() -> dict:

@@ -327,6 +327,9 @@ PAYMENTS = {
     # How long a dispatcher holds an outbox message; a dead one's message waits this long.
     "OUTBOX_LEASE": timedelta(seconds=env.int("PAYMENTS_OUTBOX_LEASE_SECONDS", default=120)),
     "AUDIT_WINDOW": timedelta(hours=env.int("PAYMENTS_AUDIT_HOURS", default=48)),
+    # A scheduled sweep (reconciler, audit) stops after this share of django-q's task timeout
+    # (Q_CLUSTER["timeout"]), gives back what it claimed, and leaves the rest to its next run.
+    "SWEEP_TIME_BOX_SHARE": env.float("PAYMENTS_SWEEP_TIME_BOX_SHARE", default=0.5),
 }
 CART_MAX_QUANTITY = 20
 

@@ -23,6 +23,7 @@ from stripe_gateway.calls import (
     create_refund,
     list_payment_intents,
     list_refunds,
+    payment_intent_pages,
     retrieve_payment_intent,
 )
 from stripe_gateway.errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "keys",
     "list_payment_intents",
     "list_refunds",
+    "payment_intent_pages",
     "refunded_total",
     "retrieve_payment_intent",
     "signature_is_valid",

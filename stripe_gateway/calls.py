@@ -5,7 +5,7 @@ Only parameters that both real Stripe and the localstripe stand-in accept are se
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import stripe
 from django.conf import settings
@@ -154,27 +154,84 @@ def cancel_payment_intent(*, payment_intent_id: str, idempotency_key: str) -> Pa
     return PaymentIntentSnapshot.from_stripe(pi)
 
 
-def list_payment_intents(
-    *, page_size: int = 100, max_items: int = 10_000
-) -> Iterator[PaymentIntentSnapshot]:
-    """Yield PaymentIntents page by page (at most ``max_items``), in Stripe's order."""
-    starting_after = None
-    seen = 0
+class PaymentIntentPage(NamedTuple):
+    items: list[PaymentIntentSnapshot]
+    cursor: str | None  # the last id Stripe listed on this page
+    last: bool = True  # no page follows it
+
+
+def payment_intent_pages(
+    *,
+    created_gte: int | None = None,
+    created_lte: int | None = None,
+    with_charge: bool = False,
+    starting_after: str | None = None,
+    page_size: int = 100,
+) -> Iterator[PaymentIntentPage]:
+    """Yield PaymentIntents a page (one request) at a time, newest first, as Stripe lists them.
+
+    Each page's ``cursor`` is the ``starting_after`` that continues after it (a caller that
+    stopped, or was rate-limited, carries on from there).
+
+    ``created_gte``/``created_lte`` (Unix seconds, inclusive) bound the window; they are sent
+    as ``created[gte]``/``created[lte]`` and applied here too, in case a stand-in ignores them.
+    ``with_charge`` expands each one's latest charge (``expand[]=data.latest_charge``), which
+    carries ``amount_refunded``: the snapshot's ``refunded`` then needs no refunds call.
+    """
     sdk = client()
-    while seen < max_items:
-        params: dict[str, Any] = {"limit": page_size}
+    created = {
+        op: value for op, value in (("gte", created_gte), ("lte", created_lte)) if value is not None
+    }
+    while True:
+        params: dict[str, Any] = {"limit": min(max(page_size, 1), 100)}
+        if created:
+            params["created"] = created
+        if with_charge:
+            params["expand"] = ["data.latest_charge"]
         if starting_after:
             params["starting_after"] = starting_after
         body = _call(
             "payment_intents.list", lambda p=params: sdk.v1.payment_intents.list(params=p)
         ).to_dict()
         data = body["data"]
-        for item in data:
-            seen += 1
-            yield PaymentIntentSnapshot.from_stripe(item)
-        if not data or not body.get("has_more"):
+        page = [PaymentIntentSnapshot.from_stripe(item) for item in data]
+        inside = [
+            pi
+            for pi in page
+            if (created_gte is None or pi.created >= created_gte)
+            and (created_lte is None or pi.created <= created_lte)
+        ]
+        older = created_gte is not None and page and all(pi.created < created_gte for pi in page)
+        last = not data or not body.get("has_more") or bool(older)
+        yield PaymentIntentPage(inside, data[-1]["id"] if data else starting_after, last)
+        if last:
             return
         starting_after = data[-1]["id"]
+
+
+def list_payment_intents(
+    *,
+    page_size: int = 100,
+    max_items: int = 10_000,
+    created_gte: int | None = None,
+    created_lte: int | None = None,
+    with_charge: bool = False,
+) -> Iterator[PaymentIntentSnapshot]:
+    """Yield PaymentIntents page by page (at most ``max_items``), newest first."""
+    seen = 0
+    for page in payment_intent_pages(
+        created_gte=created_gte,
+        created_lte=created_lte,
+        with_charge=with_charge,
+        page_size=page_size,
+    ):
+        for pi in page.items:
+            if seen >= max_items:
+                return
+            seen += 1
+            yield pi
+        if seen >= max_items:
+            return
 
 
 def list_refunds(payment_intent_id: str) -> list[RefundSnapshot]:

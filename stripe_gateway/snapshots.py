@@ -44,6 +44,9 @@ class PaymentIntentSnapshot:
     last_error_message: str = ""
     payment_method: str = ""
     receipt_email: str = ""
+    # What Stripe has refunded of its charge, when the charge came with it (a list read with
+    # ``expand[]=data.latest_charge``); None when unknown (the charge was only an id).
+    refunded: int | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -99,6 +102,11 @@ class PaymentIntentSnapshot:
     def from_stripe(cls, data: Any) -> "PaymentIntentSnapshot":
         data = _as_dict(data)
         error = data.get("last_payment_error") or {}
+        charge = data.get("latest_charge", "")
+        if isinstance(charge, dict):
+            refunded = int(charge.get("amount_refunded") or 0)
+        else:
+            refunded = 0 if charge is None else None  # no charge: nothing to refund
         return cls(
             id=data["id"],
             status=data["status"],
@@ -111,6 +119,7 @@ class PaymentIntentSnapshot:
             last_error_message=error.get("message") or "",
             payment_method=_id_of(data.get("payment_method")),
             receipt_email=data.get("receipt_email") or "",
+            refunded=refunded,
         )
 
 

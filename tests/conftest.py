@@ -80,9 +80,12 @@ class StripeSays:
         answer = "500_after" if after_write else "500_before"
         return self.semantics.plan(answer, method=method, path=path, times=times)
 
-    def rate_limited(self, *, times: int = 1, path: str = "", method: str | None = None):
-        """429 (never saved) for the next ``times`` matching requests, reads included."""
-        return self.semantics.plan("429", method=method, path=path, times=times)
+    def rate_limited(
+        self, *, times: int = 1, path: str = "", method: str | None = None, query: str = ""
+    ):
+        """429 (never saved) for the next ``times`` matching requests, reads included
+        (``query``: a regular expression its query string must match too)."""
+        return self.semantics.plan("429", method=method, path=path, times=times, query=query)
 
     def key_in_use(self, *, key: str | None = None, path: str = "", times: int = 1) -> Planned:
         """409 (as if another request with the key were still running) for the next match."""

@@ -194,6 +194,19 @@ class StripeHTTPClient(stripe.RequestsClient):
         return answer.body, answer.status, CaseInsensitiveDict(answer.headers)
 
 
+class SlowStripe(StripeHTTPClient):
+    """Stripe answering each request ``seconds`` later on a test clock (nothing sleeps):
+    what a time-boxed sweep sees when Stripe is slow."""
+
+    def __init__(self, semantics: StripeSemantics, clock, seconds: float, **kwargs):
+        super().__init__(semantics, **kwargs)
+        self.clock, self.seconds = clock, seconds
+
+    def request(self, method, url, headers, post_data=None):
+        self.clock.advance(seconds=self.seconds)
+        return super().request(method, url, headers, post_data)
+
+
 class Fault:
     """One planned fault on the wire between the stripe SDK and Stripe.
 

@@ -8,21 +8,42 @@ import stripe_gateway
 from orders import clock, logcontext, policy
 from orders.models import Order
 from orders.payment import backoff, driver, unwind
-from stripe_gateway import GatewayError, budget
+from stripe_gateway import GatewayError, PaymentIntentSnapshot, budget
 
 GIVE_UP_REASON = "The payment did not complete in time; the order was cancelled and nothing kept."
 
 
 @logcontext.order_scope
-def converge_order(order_id: int, *, lease_token: str | None = None) -> str:
-    """Converge one order; return what happened to it (its final status or "still_pending")."""
+def converge_order(
+    order_id: int,
+    *,
+    lease_token: str | None = None,
+    leased_order: Order | None = None,
+    known_payment_intent: PaymentIntentSnapshot | None = None,
+) -> str:
+    """Converge one order; return what happened to it (its final status or "still_pending").
+
+    ``leased_order``: the order as read under ``lease_token`` by the caller (not read again);
+    ``known_payment_intent``: its PaymentIntent as just listed in bulk (not read again).
+    """
     # Staff's "reconcile now" names its own class; the reconciler's threads start with none.
     with budget.work_class(budget.RECONCILE, unless_set=True):
-        return _converge(order_id, lease_token=lease_token)
+        return _converge(
+            order_id,
+            lease_token=lease_token,
+            leased_order=leased_order,
+            known_payment_intent=known_payment_intent,
+        )
 
 
-def _converge(order_id: int, *, lease_token: str | None) -> str:
-    order = Order.objects.get(pk=order_id)
+def _converge(
+    order_id: int,
+    *,
+    lease_token: str | None,
+    leased_order: Order | None,
+    known_payment_intent: PaymentIntentSnapshot | None,
+) -> str:
+    order = leased_order or Order.objects.get(pk=order_id)
     logcontext.note_order(order)
     if not order.is_pending:
         return "already_final"
@@ -33,7 +54,11 @@ def _converge(order_id: int, *, lease_token: str | None) -> str:
     else:
         # The order was read under the caller's lease: drive it without claiming it again.
         order = driver.drive_payment(
-            order_id, cause="reconciler", lease_token=lease_token, leased_order=order
+            order_id,
+            cause="reconciler",
+            lease_token=lease_token,
+            leased_order=order,
+            known_payment_intent=known_payment_intent,
         )
         if order.is_pending and _not_backed_off(order):
             # Stripe answered but the payment is still in flight (processing, 3-D Secure):

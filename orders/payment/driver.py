@@ -165,7 +165,12 @@ def _confirm(
 
 @logcontext.order_scope
 def drive_payment(
-    order_id: int, *, cause: str, lease_token: str | None = None, leased_order: Order | None = None
+    order_id: int,
+    *,
+    cause: str,
+    lease_token: str | None = None,
+    leased_order: Order | None = None,
+    known_payment_intent: PaymentIntentSnapshot | None = None,
 ) -> Order:
     """Push a pending order's payment one step further; safe to call from anywhere, any time.
 
@@ -177,6 +182,11 @@ def drive_payment(
     ``leased_order`` is the order as just read or written by a caller holding its lease
     under ``lease_token`` (``record_order``, the reconciler's batch claim): while that
     lease runs it is driven as it is, without claiming or reading it again.
+
+    ``known_payment_intent`` is the order's PaymentIntent as a caller just read it in bulk
+    (the reconciler's list of a ``created`` window): when it is the one the row names, it
+    stands in for the one-by-one read. Applying it is safe even if it is a little stale:
+    an older status never moves an order backwards (``apply``).
     """
     if leased_order is not None and lease.holds(leased_order, lease_token):
         token, order = lease_token, leased_order
@@ -192,6 +202,10 @@ def drive_payment(
             return order
         if order.payment_intent_id is None:
             pi = _create_and_attach(order, cause=cause)
+        elif (
+            known_payment_intent is not None and known_payment_intent.id == order.payment_intent_id
+        ):
+            pi = known_payment_intent
         else:
             hand_back_connection()
             pi = stripe_gateway.retrieve_payment_intent(order.payment_intent_id)

@@ -8,8 +8,11 @@ from django.core.management.base import CommandError
 from orders.models import Order, OrderStatus
 from orders.state import transition_order
 from payments.audit import audit_payments
+from payments.models import AuditCursor
 from payments.reconcile import reconcile_pending_orders
+from payments.sweeps import STOPPED_RATE_LIMITED, STOPPED_TIME_BOX, TimeBox
 from tests.invariants import assert_invariants
+from tests.stripe_stand_in import SlowStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,3 +154,101 @@ def test_payment_intent_whose_create_reply_was_lost_is_not_cancelled_as_a_stray(
     assert order.status == OrderStatus.PAID
     assert order.payment_intent_id == pi["id"]
     assert_invariants(stripe_api)
+
+
+# --- the window, read in bulk; partial and resumed runs -----------------------------------------
+
+PI_LIST = r"^/v1/payment_intents$"
+
+
+def paid_orders_one_refunded_unbooked(checkout, stripe_api, count: int):
+    """``count`` paid orders; Stripe refunded 500 of the first (a dashboard refund whose
+    webhook never came), which the audit must find from Stripe's side."""
+    orders = [checkout() for _ in range(count)]
+    assert {o.status for o in orders} == {OrderStatus.PAID}
+    stripe_api.refund(orders[0].payment_intent_id, 500)
+    return orders
+
+
+def foreign_payment_intents(stripe_api, count: int) -> None:
+    """Someone else's PaymentIntents on the account, made after ours (so listed first)."""
+    method = stripe_api.payment_method()
+    for _ in range(count):
+        stripe_api.create_payment_intent(amount=700, currency="eur", payment_method=method)
+
+
+def test_the_audit_lists_its_window_with_charges_and_makes_no_refunds_call_per_payment(
+    checkout, stripe_api, stripe_semantics
+):
+    orders = paid_orders_one_refunded_unbooked(checkout, stripe_api, 4)
+    stripe_semantics.reset()
+
+    report = audit_payments()
+
+    assert [(f.invariant, f.order) for f in report.broken] == [("refunds", orders[0].reference)]
+    # One list request for the window (and its charges), nothing one by one.
+    assert len(stripe_semantics.seen(PI_LIST, method="GET")) == 1
+    assert stripe_semantics.seen(r"^/v1/refunds$", method="GET") == []
+    assert stripe_semantics.seen(r"^/v1/payment_intents/", method="GET") == []
+    assert report.orders_checked == 4 and not report.partial
+
+
+def test_a_rate_limit_mid_audit_gives_a_partial_report_and_the_next_run_resumes(
+    checkout, stripe_api, stripe_says
+):
+    orders = paid_orders_one_refunded_unbooked(checkout, stripe_api, 2)
+    foreign_payment_intents(stripe_api, 100)  # the whole first page
+    stripe_says.rate_limited(method="GET", path=PI_LIST, query="starting_after=")
+
+    first = audit_payments(time_box=TimeBox(seconds=60))
+
+    assert first.partial and first.stopped == STOPPED_RATE_LIMITED
+    assert first.payment_intents_seen == 100
+    assert not first.broken  # the refunded order is on the page it did not get
+    cursor = AuditCursor.objects.get()
+    assert cursor.position == first.checked_down_to
+
+    second = audit_payments(time_box=TimeBox(seconds=60))
+
+    assert not second.partial and second.resumed_from == cursor.position
+    assert [(f.invariant, f.order) for f in second.broken] == [("refunds", orders[0].reference)]
+    assert second.orders_checked == 2
+    assert not AuditCursor.objects.exists()  # the walk is done; the next starts a new one
+
+
+def test_a_time_boxed_audit_stops_after_a_page_and_the_next_run_continues(
+    checkout, stripe_api, stripe_semantics, clock, monkeypatch
+):
+    orders = paid_orders_one_refunded_unbooked(checkout, stripe_api, 2)
+    foreign_payment_intents(stripe_api, 100)
+    monkeypatch.setattr(
+        "stripe_gateway.client.build_http_client",
+        lambda: SlowStripe(
+            stripe_semantics, clock, seconds=40, timeout=settings.STRIPE_TIMEOUT_SECONDS
+        ),
+    )
+
+    first = audit_payments(fix=True, time_box=TimeBox(seconds=30))
+    assert first.stopped == STOPPED_TIME_BOX and first.payment_intents_seen == 100
+
+    second = audit_payments(fix=True, time_box=TimeBox(seconds=30))
+    assert not second.partial
+    assert [(f.invariant, f.fixed) for f in second.findings] == [("refunds", True)]
+    orders[0].refresh_from_db()
+    assert orders[0].refunded_amount == 500
+
+
+def test_the_audit_command_prints_a_partial_report_when_stripe_rate_limits_it(
+    checkout, stripe_api, stripe_says, capsys
+):
+    paid_orders_one_refunded_unbooked(checkout, stripe_api, 1)
+    foreign_payment_intents(stripe_api, 100)
+    stripe_says.rate_limited(method="GET", path=PI_LIST, query="starting_after=")
+
+    with pytest.raises(CommandError) as failed:
+        call_command("audit_payments")
+
+    assert failed.value.returncode == 1
+    out = capsys.readouterr().out
+    assert "Audited 100 PaymentIntents" in out
+    assert "PARTIAL: stopped early (Stripe rate-limited it)" in out

@@ -1,5 +1,6 @@
 """The reconciler: stale pending orders converge; the give-up policy unwinds; backoff is kept."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,14 +11,16 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 import stripe_gateway
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import PENDING_STATUSES, Order, OrderEvent, OrderStatus
 from orders.payment.apply import apply_payment_intent
 from orders.state import transition_order
 from payments.models import ReconcilerRun
 from payments.reconcile import claim_batch, reconcile_pending_orders
-from tests.conftest import CARD_3DS
+from payments.sweeps import STOPPED_RATE_LIMITED, STOPPED_TIME_BOX, TimeBox
+from tests.conftest import CARD_3DS, CARD_DECLINED, CARD_OK
 from tests.invariants import assert_converged, assert_invariants
 from tests.races import run_together
+from tests.stripe_stand_in import SlowStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -302,3 +305,113 @@ def test_converging_an_order_costs_few_statements(
     assert len(statements) <= 6, "\n".join(s[:100] for s in statements)
     order.refresh_from_db()
     assert (order.status, order.lease_token, order.lease_until) == (OrderStatus.PAID, "", None)
+
+
+# --- reading in bulk, time-boxed runs --------------------------------------------------------
+
+PI_LIST = r"^/v1/payment_intents$"
+PI_ONE = r"^/v1/payment_intents/pi_[^/]+$"
+
+
+def test_many_stale_orders_are_settled_from_a_handful_of_list_requests(
+    checkout, faults, clock, stripe_semantics, make_product
+):
+    # A backlog as a database outage leaves it: Stripe decided (paid or declined), the
+    # replies were lost, and the read after them timed out.
+    product = make_product(stock=100)
+    orders = []
+    for i in range(24):
+        faults.add("lost_response", path="/confirm")
+        faults.add("timeout", method="GET", path=PI_READ)
+        orders.append(checkout(CARD_DECLINED if i % 4 == 0 else CARD_OK, product=product))
+    assert {o.status for o in orders} == {OrderStatus.PAYMENT_STARTING}
+    clock.advance(minutes=2)
+    stripe_semantics.reset()  # count the sweep's requests only
+
+    summary = reconcile_pending_orders()
+
+    statuses = Counter(
+        Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)
+    )
+    assert statuses == {OrderStatus.PAID: 18, OrderStatus.PAYMENT_FAILED: 6}
+    assert len(stripe_semantics.seen(PI_LIST, method="GET")) == 1
+    assert stripe_semantics.seen(PI_ONE, method="GET") == []  # not one read one by one
+    assert summary.settled_from_list == 24
+    # Nothing written by the sweep: the only writes are the outbox closing declined payments.
+    writes = stripe_semantics.seen("", method="POST")
+    assert len(writes) == 6 and all(w.path.endswith("/cancel") for w in writes)
+
+
+def test_an_order_whose_payment_intent_is_not_in_the_window_is_read_on_its_own(
+    checkout, faults, clock, stripe_semantics, stripe_api
+):
+    # Its PaymentIntent is older than its row says: outside the window listed for it.
+    faults.add("lost_response", path="/confirm")
+    faults.add("timeout", method="GET", path=PI_READ)
+    order = checkout()
+    Order.objects.filter(pk=order.pk).update(created_at=order.created_at + timedelta(minutes=30))
+    clock.advance(minutes=35)
+    stripe_semantics.reset()
+
+    reconcile_pending_orders()
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert len(stripe_semantics.seen(PI_LIST, method="GET")) == 1
+    assert len(stripe_semantics.seen(PI_ONE, method="GET")) == 1
+
+
+def test_a_time_boxed_run_stops_gives_back_its_claims_and_the_next_run_finishes(
+    checkout, faults, clock, stripe_semantics, monkeypatch, make_product, capsys
+):
+    # Five orders that never reached Stripe: each needs a create and a confirm.
+    product = make_product(stock=10)
+    orders = []
+    for _ in range(5):
+        faults.add("lost_request", path="/v1/payment_intents")
+        orders.append(checkout(product=product))
+    assert all(o.payment_intent_id is None for o in orders)
+    clock.advance(minutes=2)
+    monkeypatch.setattr(
+        "stripe_gateway.client.build_http_client",
+        lambda: SlowStripe(
+            stripe_semantics, clock, seconds=5, timeout=settings.STRIPE_TIMEOUT_SECONDS
+        ),
+    )
+
+    # 10 s a order: the second one starts at 10 s, inside the 12 s box; the rest do not.
+    summary = reconcile_pending_orders(time_box=TimeBox(seconds=12))
+
+    assert summary.partial and summary.stopped == STOPPED_TIME_BOX
+    assert summary.outcomes == {"paid": 2}
+    assert summary.released == 3
+    left = Order.objects.filter(pk__in=[o.pk for o in orders], status=OrderStatus.PAYMENT_STARTING)
+    assert left.count() == 3
+    # Nothing is left half-claimed: the next run (or any worker) may take them at once.
+    assert not left.exclude(lease_token="").exists()
+    assert not left.filter(lease_until__isnull=False).exists()
+
+    call_command("reconcile_payments", "--time-box", "12s")
+    out = capsys.readouterr().out
+    assert "Reconciled 2 orders (paid: 2)" in out
+    assert "Partial run: stopped early (time box reached); 1 claimed orders given back" in out
+
+    summary = reconcile_pending_orders(time_box=TimeBox(seconds=60))
+    assert not summary.partial and summary.outcomes == {"paid": 1}
+    assert not Order.objects.filter(status__in=PENDING_STATUSES).exists()
+
+
+def test_a_list_stripe_keeps_rate_limiting_ends_the_run_and_gives_the_batch_back(
+    checkout, lost_confirm_reply, clock, stripe_says
+):
+    order = checkout()
+    clock.advance(minutes=2)
+    stripe_says.rate_limited(method="GET", path=PI_LIST, times=10)
+
+    summary = reconcile_pending_orders()
+
+    assert summary.stopped == STOPPED_RATE_LIMITED and summary.released == 1
+    assert summary.examined == 0
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAYMENT_STARTING and order.lease_token == ""
+    assert stripe_says.semantics.seen(PI_ONE, method="GET") == []  # no read one by one either

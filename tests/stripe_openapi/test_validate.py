@@ -5,7 +5,7 @@ what the SDK puts on the wire and answers the way Stripe does.
 """
 
 import json
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import pytest
 import stripe
@@ -86,6 +86,12 @@ def drive_every_call():
     stripe_gateway.retrieve_payment_intent("pi_1")
     stripe_gateway.cancel_payment_intent(payment_intent_id="pi_1", idempotency_key="k:cancel")
     list(stripe_gateway.list_payment_intents(page_size=1))
+    # The sweeps' bulk read: one created window, each PaymentIntent with its charge.
+    next(
+        stripe_gateway.payment_intent_pages(
+            created_gte=1_700_000_000, created_lte=1_700_003_600, with_charge=True
+        )
+    )
     stripe_gateway.list_refunds("pi_1")
     stripe_gateway.create_refund(
         payment_intent_id="pi_1",
@@ -111,12 +117,16 @@ def test_every_request_the_gateway_sends_is_one_stripe_accepts(wire):
         "PostPaymentIntentsIntentCancel",
         "GetPaymentIntents",
         "GetPaymentIntents",  # the second page, with starting_after
+        "GetPaymentIntents",  # a created window, expanded
         "GetRefunds",
         "PostRefunds",
     ]
     for method, url, body in wire.sent:
         assert problems(method, url, body) == [], (method, url, body)
     assert "starting_after=pi_1" in wire.sent[5][1]
+    window = unquote(wire.sent[6][1])
+    assert "created[gte]=1700000000" in window and "created[lte]=1700003600" in window
+    assert "expand[0]=data.latest_charge" in window and "limit=100" in window
     assert "payment_method_types[0]=card" in wire.sent[0][2]
 
 
@@ -132,6 +142,7 @@ def test_every_gateway_call_is_driven_here():
         "retrieve_payment_intent",
         "cancel_payment_intent",
         "list_payment_intents",
+        "payment_intent_pages",
         "list_refunds",
         "create_refund",
     }

@@ -5,8 +5,9 @@ import json
 from django.core.management.base import BaseCommand
 
 from payments.audit import audit_payments
-from payments.cli import EXIT_CODES_HELP, attention, usage_error
-from stripe_gateway import GatewayError, budget
+from payments.cli import EXIT_CODES_HELP, attention, parse_duration, usage_error
+from payments.sweeps import TimeBox
+from stripe_gateway import budget
 
 
 class Command(BaseCommand):
@@ -14,8 +15,10 @@ class Command(BaseCommand):
         "Hold recent PaymentIntents at Stripe against the orders and check the invariants: "
         "money without a paid order (I2), double charges (I1), paid orders without money (I3), "
         "stuck orders (I4), confirmation emails (I5). Prints each finding; exits 1 if any "
-        "invariant is broken or Stripe cannot be read. --fix repairs what is safe (attach, "
-        "refund, cancel strays). " + EXIT_CODES_HELP
+        "invariant is broken, or if Stripe could not be read to the window's end (the partial "
+        "report is printed first). --fix repairs what is safe (attach, refund, cancel strays). "
+        "--time-box continues the walk the scheduled audit keeps and stops in time. "
+        + EXIT_CODES_HELP
     )
 
     def add_arguments(self, parser):
@@ -29,30 +32,41 @@ class Command(BaseCommand):
             default=10_000,
             help="Read at most this many PaymentIntents from Stripe (default 10000).",
         )
+        parser.add_argument(
+            "--time-box",
+            default=None,
+            metavar="DURATION",
+            help=(
+                "Stop after this long (e.g. 60s, 10m) with a partial report, continuing and "
+                "leaving the walk's cursor (as the scheduled audit does). Default: no limit."
+            ),
+        )
 
     @budget.work_class(budget.AUDIT)
-    def handle(self, *args, fix, json: bool, max_payment_intents, **options):
+    def handle(self, *args, fix, json: bool, max_payment_intents, time_box, **options):
         if max_payment_intents < 1:
             raise usage_error("--max-payment-intents must be a positive number")
-        try:
-            report = audit_payments(
-                fix=fix,
-                max_items=max_payment_intents,
-                progress=lambda line: self.stderr.write(line),
-            )
-        except GatewayError as exc:
-            raise attention(f"Could not read from Stripe: {exc}") from exc
+        box = None
+        if time_box is not None:
+            box = TimeBox.of(parse_duration(time_box, option="--time-box"))
+            if not box.seconds:
+                raise usage_error("--time-box must be longer than zero")
+        report = audit_payments(
+            fix=fix,
+            max_items=max_payment_intents,
+            progress=lambda line: self.stderr.write(line),
+            time_box=box,
+        )
         if json:
             self.stdout.write(self._as_json(report))
         else:
             for finding in report.findings:
                 self.stdout.write(finding.line())
-            self.stdout.write(
-                f"Audited {report.payment_intents_seen} PaymentIntents and "
-                f"{report.orders_checked} paid orders: {len(report.broken)} invariant violations."
-            )
+            self.stdout.write(report.summary_line())
         if report.broken:
             raise attention(f"{len(report.broken)} invariant violations")
+        if report.stripe_failed:
+            raise attention(f"Partial audit: {report.stopped}")
 
     @staticmethod
     def _as_json(report) -> str:
@@ -62,6 +76,13 @@ class Command(BaseCommand):
                 "orders_checked": report.orders_checked,
                 "findings": [vars(f) for f in report.findings],
                 "broken": len(report.broken),
+                "partial": report.partial,
+                "stopped": report.stopped,
+                "checked_down_to": report.checked_down_to,
+                "stripe_requests": {
+                    "list": report.list_requests,
+                    "refunds": report.refund_requests,
+                },
             },
             indent=2,
         )

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from orders.models import Order
 from payments.cli import EXIT_CODES_HELP, attention, parse_duration, usage_error
 from payments.reconcile import reconcile_pending_orders
+from payments.sweeps import TimeBox
 from stripe_gateway import budget
 
 
@@ -13,7 +14,8 @@ class Command(BaseCommand):
         "Push pending orders to their end: read each order's payment at Stripe and apply it, "
         "re-drive payments whose outcome is unknown, and unwind orders past the give-up "
         "deadline. Safe to run while the scheduled reconciler runs. Exits 1 if any order failed. "
-        + EXIT_CODES_HELP
+        "A run stopped early (--time-box, or Stripe rate-limiting its reads) says so and "
+        "gives back the orders it did not work on; run it again to continue. " + EXIT_CODES_HELP
     )
 
     def add_arguments(self, parser):
@@ -39,9 +41,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit", type=int, default=None, help="Examine at most this many orders."
         )
+        parser.add_argument(
+            "--time-box",
+            default=None,
+            metavar="DURATION",
+            help="Stop claiming orders after this long (e.g. 60s, 10m); default: no limit.",
+        )
 
     @budget.work_class(budget.RECONCILE)
-    def handle(self, *args, order, older_than, dry_run, limit, **options):
+    def handle(self, *args, order, older_than, dry_run, limit, time_box, **options):
         if limit is not None and limit < 1:
             raise usage_error("--limit must be a positive number")
         if order and older_than is not None:
@@ -49,12 +57,18 @@ class Command(BaseCommand):
                 "--older-than cannot be combined with --order: named orders are taken at any age"
             )
         age = parse_duration(older_than, option="--older-than") if older_than is not None else None
+        box = None
+        if time_box is not None:
+            box = TimeBox.of(parse_duration(time_box, option="--time-box"))
+            if not box.seconds:
+                raise usage_error("--time-box must be longer than zero")
         order_ids = [self._resolve(ref) for ref in order] or None
         summary = reconcile_pending_orders(
             older_than=age,
             order_ids=order_ids,
             dry_run=dry_run,
             max_orders=limit,
+            time_box=box,
             progress=lambda line: self.stderr.write(line),
         )
         if dry_run:
@@ -66,6 +80,17 @@ class Command(BaseCommand):
             self.stderr.write(self.style.ERROR(error))
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items())) or "none due"
         self.stdout.write(f"Reconciled {summary.examined} orders ({outcomes}).")
+        self.stdout.write(
+            f"Read {summary.settled_from_list} payments from {summary.list_requests} list "
+            "requests to Stripe."
+        )
+        if summary.partial:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Partial run: stopped early ({summary.stopped}); {summary.released} claimed "
+                    "orders given back. Run again to continue."
+                )
+            )
         if summary.failed:
             raise attention(f"{summary.failed} orders could not be reconciled")
 
