@@ -155,7 +155,7 @@ PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=5 * 1024 * 
 
 # --- The shop's identity, shown in the header and footer -----------------------------------
 SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
-SHOP_EMAIL = env("SHOP_EMAIL", default="hello@convergent-shop.example")
+SHOP_EMAIL = env("SHOP_EMAIL", default="hello@convergent-shop.example")  # contact form goes here
 SHOP_ADDRESS = env("SHOP_ADDRESS", default="12 Harbour Street, 1000 Brussels, Belgium")
 SHOP_PHONE = env("SHOP_PHONE", default="+32 2 555 01 23")
 
@@ -198,9 +198,6 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Convergent Shop <orders@shop.invalid>")
-# The shop's name on its pages, and where the contact form's messages go.
-SHOP_NAME = env("SHOP_NAME", default="Convergent Shop")
-SHOP_EMAIL = env("SHOP_EMAIL", default="hello@shop.invalid")
 # The flatpages' site (shop 0004 creates it).
 SITE_ID = 1
 

@@ -19,7 +19,9 @@ FOLDED = re.compile(r"<details\b.*?</details>", re.S)
 
 def refund_that_gives_up(support_client, order, clock) -> OutboxMessage:
     """Ask for a full refund and let the outbox try until it gives up."""
-    response = act(support_client, order, "refund", reason="damaged in transit", amount="")
+    response = act(
+        support_client, order, "refund", reason="damaged in transit", restock="no", amount=""
+    )
     for _ in range(MAX_ATTEMPTS - 1):
         clock.advance(seconds=settings.PAYMENTS["RETRY_MAX"].total_seconds() + 1)
         dispatch_due_messages()

@@ -74,7 +74,7 @@ def test_support_finds_a_stuck_order_reconciles_it_and_sees_it_paid(
 
 
 def test_reconcile_now_answers_at_once_and_the_page_refreshes_itself_to_the_outcome(
-    browser_page, support_login, faults, clock, stripe_api, make_product, worker_queue
+    browser_page, support_login, faults, clock, stripe_api, make_product, worker_queue, delivery
 ):
     from playwright.sync_api import expect
 
@@ -84,6 +84,7 @@ def test_reconcile_now_answers_at_once_and_the_page_refreshes_itself_to_the_outc
     order = place_order(
         lines=[LineRequest(make_product().pk, 1)],
         email="waiting@example.com",
+        delivery=delivery,
         payment_method_id=stripe_api.payment_method(),
         checkout_token=secrets.token_urlsafe(24),
     )

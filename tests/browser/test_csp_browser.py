@@ -32,7 +32,7 @@ def violations(page) -> list[str]:
 
 
 @pytest.fixture
-def mug(make_product):
+def mug(make_product, delivery):
     return make_product(name="Enamel mug", slug="enamel-mug", price=1800, stock=5)
 
 

@@ -43,6 +43,7 @@ def refund(order, staff, amount):
         amount=amount,
         actor=staff,
         reason="Customer asked",
+        restock=False,
         request_token=secrets.token_urlsafe(16),
     )
     order.refresh_from_db()

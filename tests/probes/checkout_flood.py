@@ -51,6 +51,28 @@ def _field(page: str, name: str) -> str:
     return found.group(1)
 
 
+def _delivery(page: str) -> dict:
+    """A delivery the page offers: its first shipping method, to the first country it serves."""
+    found = re.search(
+        r'data-countries="([^"]*)"[^>]*>\s*<input type="radio" name="shipping_method"[^>]*'
+        r'value="(\d+)"',
+        page,
+    )
+    if not found:
+        raise RuntimeError("no shipping method on the checkout page")
+    country = re.search(r"[A-Z]{2}", found.group(1))
+    if not country:
+        raise RuntimeError("the shipping method names no country")
+    return {
+        "full_name": "Probe Customer",
+        "address_line1": "Keizersgracht 1",
+        "postal_code": "1015 CJ",
+        "city": "Amsterdam",
+        "country": country.group(0),
+        "shipping_method": found.group(2),
+    }
+
+
 @dataclass
 class Tally:
     name: str
@@ -111,6 +133,7 @@ class Shopper:
         return {
             "checkout_token": _field(page.text, "checkout_token"),
             "cart_signature": _field(page.text, "cart_signature"),
+            **_delivery(page.text),
         }
 
     def checkout(self, *, email: str, payment_method_id: str) -> requests.Response:

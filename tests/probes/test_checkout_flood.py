@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_a_hundred_checkouts_from_one_client_engage_the_limit_while_another_buys(
-    live_server, stripe_api, make_product, settings, capsys
+    live_server, stripe_api, make_product, settings, capsys, delivery
 ):
     make_product(name="Flood mug", price=1200, stock=1000)
     ip_limit = int(settings.RATE_LIMITS["checkout"][0][1].split("/")[0])
