@@ -57,11 +57,11 @@ def make_stale_orders(
             "INSERT INTO orders_order (reference, public_token, checkout_token, idempotency_key, "
             "email, status, total_amount, currency, payment_method_id, refunded_amount, "
             "status_reason, stock_released, created_at, status_changed_at, attempts, "
-            "next_attempt_at, last_error, lease_token, key_round) "
+            "next_attempt_at, last_error, lease_token, key_round, charge_attempted) "
             "SELECT 'B' || %s || g, 'bpt-' || %s || g, 'bct-' || %s || g, 'bik-' || %s || g, "
             "'b' || g || '@example.com', 'payment_starting', 1500, 'eur', 'pm_bench', 0, '', "
             "false, now() - make_interval(mins => %s), now() - make_interval(mins => %s), 0, "
-            "NULL, '', '', 0 FROM generate_series(1, %s) g RETURNING id",
+            "NULL, '', '', 0, false FROM generate_series(1, %s) g RETURNING id",
             [run, run, run, run, age_minutes, age_minutes, count],
         )
         ids = [row[0] for row in cursor.fetchall()]
@@ -100,10 +100,12 @@ def make_backlog(count: int, *, oldest_minutes: float, newest_minutes: float) ->
             "INSERT INTO orders_order (reference, public_token, checkout_token, idempotency_key, "
             "email, status, total_amount, currency, payment_method_id, refunded_amount, "
             "status_reason, stock_released, created_at, status_changed_at, attempts, "
-            "next_attempt_at, last_error, lease_token, payment_intent_id, key_round) "
+            "next_attempt_at, last_error, lease_token, payment_intent_id, key_round, "
+            "charge_attempted) "
             "SELECT 'K' || %s || g, 'kpt-' || %s || g, 'kct-' || %s || g, 'kik-' || %s || g, "
             "'k' || g || '@example.com', 'payment_starting', 1500, 'eur', 'pm_bench', 0, '', "
-            "false, now() - make_interval(secs => %s - g * %s), now(), 0, NULL, '', '', NULL, 0 "
+            "false, now() - make_interval(secs => %s - g * %s), now(), 0, NULL, '', '', NULL, 0, "
+            "false "
             "FROM generate_series(1, %s) g RETURNING id, extract(epoch from created_at)",
             [run, run, run, run, oldest_minutes * 60, step, count],
         )
