@@ -19,7 +19,10 @@ localstripe ignores idempotency keys, never rate-limits and never fails by itsel
 - **Stripe's own 500s.** Stripe can fail after the endpoint began: the write may or may not
   have happened, and the 500 is saved under the key. ``500_before`` answers without the
   stand-in ever seeing the request; ``500_after`` forwards it (the write happens), then answers
-  500. Both are replayed to every retry with the same key.
+  500. Both are replayed to every retry with the same key, and say so with
+  ``Stripe-Should-Retry: false`` (sending the same request again is a no-op).
+  ``500_unsaved`` is a failure before the endpoint began (nothing done, nothing saved) and
+  says ``Stripe-Should-Retry: true``: the same key sent again runs the request.
 
 What counts as "validation" here: the stand-in cannot tell a parameter error from a state
 error (both are ``400 Bad request``), so every 400 and 404 it answers is taken as validation
@@ -48,8 +51,9 @@ from urllib.parse import parse_qsl
 
 KEY_WINDOW = timedelta(hours=24)
 # What Stripe itself can answer for a request: planned by a test, or drawn at random.
-ANSWERS = ("500_before", "500_after", "429", "409")
+ANSWERS = ("500_before", "500_after", "500_unsaved", "429", "409")
 REPLAYED_HEADER = "Idempotent-Replayed"
+SHOULD_RETRY_HEADER = "Stripe-Should-Retry"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,17 @@ def stripe_500() -> StripeResponse:
             "type": "api_error",
             "message": "An unknown error occurred (Stripe itself, saved under the key).",
         },
+        # Saved and replayed: the same request sent again would only get this answer back.
+        {SHOULD_RETRY_HEADER: "false"},
+    )
+
+
+def stripe_500_unsaved() -> StripeResponse:
+    """Stripe failed before the endpoint began: nothing done, nothing saved under the key."""
+    return error_response(
+        500,
+        {"type": "api_error", "message": "An unknown error occurred (before the request ran)."},
+        {SHOULD_RETRY_HEADER: "true"},
     )
 
 
@@ -176,7 +191,7 @@ class Planned:
 @dataclass(frozen=True)
 class Seen:
     """One request as Stripe answered it: ``how`` is ``forwarded``, ``replayed``, ``429``,
-    ``409``, ``idempotency_error``, ``500_before`` or ``500_after``."""
+    ``409``, ``idempotency_error``, ``500_before``, ``500_after`` or ``500_unsaved``."""
 
     method: str
     path: str
@@ -356,6 +371,10 @@ class StripeSemantics:
             if self._take_plan(request, ("429",)) or (self._bucket and not self._bucket.take()):
                 self.stats["429 rate limited"] += 1
                 return self._note(request, rate_limited(), "429")
+            if self._take_plan(request, ("500_unsaved",)):
+                # Before the idempotency layer, as a 429 is: the key stays unused.
+                self.stats["Stripe 500 before the endpoint began (not saved)"] += 1
+                return self._note(request, stripe_500_unsaved(), "500_unsaved")
             key = request.idempotency_key
             if request.method.upper() != "POST" or not key:
                 return Ticket(request)

@@ -48,9 +48,12 @@ def _translate(exc: stripe.StripeError, *, keyed: bool) -> Exception:
         return TryLater(message)
     if keyed and isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500:
         # Stripe began the request and saved this answer under its key: a retry with the
-        # same key gets the same answer back (``Idempotent-Replayed: true``).
+        # same key gets the same answer back (``Idempotent-Replayed: true``), and Stripe says
+        # so with ``Stripe-Should-Retry: false`` (or says nothing). Only ``true`` tells that
+        # nothing was saved (the endpoint never began): then the same key runs the request.
         replayed = _header(exc, "idempotent-replayed") == "true"
-        return OutcomeUnknown(message, key_spent=True, replayed=replayed)
+        should_retry = _header(exc, "stripe-should-retry") == "true"
+        return OutcomeUnknown(message, key_spent=not should_retry, replayed=replayed)
     # APIConnectionError (timeouts included) and anything else: the truth is unknown, and the
     # same key is the right one to send again.
     return OutcomeUnknown(message)

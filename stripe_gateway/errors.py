@@ -30,9 +30,10 @@ class OutcomeUnknown(GatewayError):
 
     ``key_spent``: Stripe answered this idempotency key with a server error, which it saves
     and replays on every retry with the same key (``replayed`` when this answer already was
-    such a replay). Only a new key can move the request forward; callers may use one where
-    the request is pinned to one object (confirming or cancelling the one PaymentIntent an
-    order names, creating a PaymentIntent that is never confirmed unless recorded).
+    such a replay); not when Stripe said ``Stripe-Should-Retry: true`` (nothing was saved).
+    Only a new key can move a spent request forward; callers may use one where the request
+    is pinned to one object (confirming or cancelling the one PaymentIntent an order names,
+    creating a PaymentIntent that is never confirmed unless recorded).
     """
 
     def __init__(self, message: str, *, key_spent: bool = False, replayed: bool = False):

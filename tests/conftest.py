@@ -80,6 +80,11 @@ class StripeSays:
         answer = "500_after" if after_write else "500_before"
         return self.semantics.plan(answer, method=method, path=path, times=times)
 
+    def unsaved_error(self, path: str, *, times: int = 1, method: str = "POST") -> Planned:
+        """The next ``times`` matching requests answer 500 before the endpoint began: nothing
+        done or saved, ``Stripe-Should-Retry: true``."""
+        return self.semantics.plan("500_unsaved", method=method, path=path, times=times)
+
     def rate_limited(
         self, *, times: int = 1, path: str = "", method: str | None = None, query: str = ""
     ):

@@ -119,6 +119,27 @@ def test_stripe_own_500_is_saved_and_replayed_whether_or_not_the_write_happened(
     assert semantics.handle(post(key="k2"), upstream).status == 200
 
 
+def test_a_500_says_whether_sending_it_again_can_help():
+    """A saved 500 (and each replay) says ``Stripe-Should-Retry: false``; a 500 from before
+    the endpoint began says ``true``, saves nothing, and the same key then runs."""
+    semantics, upstream = StripeSemantics(), Upstream()
+    semantics.plan("500_before", path=r"/v1/payment_intents$")
+    saved = [semantics.handle(post(), upstream) for _ in range(2)]
+    assert [r.headers["Stripe-Should-Retry"] for r in saved] == ["false", "false"]
+    semantics.plan("500_unsaved", path=r"/v1/payment_intents$")
+    unsaved = semantics.handle(post(key="k2"), upstream)
+    assert (unsaved.status, unsaved.headers["Stripe-Should-Retry"]) == (500, "true")
+    assert upstream.calls == 0
+    assert semantics.handle(post(key="k2"), upstream).status == 200
+    assert upstream.calls == 1
+    assert [s.how for s in semantics.seen()] == [
+        "500_before",
+        "replayed",
+        "500_unsaved",
+        "forwarded",
+    ]
+
+
 def test_keys_are_pruned_after_24_hours_of_the_given_clock():
     clock, upstream = Clock(), Upstream()
     semantics = StripeSemantics(now=clock)

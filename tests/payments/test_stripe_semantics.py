@@ -249,6 +249,30 @@ def test_a_rate_limit_or_key_in_use_is_retried_later_with_the_same_key(
     assert_invariants(stripe_api)
 
 
+# --- Stripe-Should-Retry ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [CREATE, CONFIRM])
+def test_a_500_stripe_says_to_retry_is_sent_again_with_the_same_key(
+    checkout, stripe_says, stripe_api, clock, call
+):
+    """A 500 with ``Stripe-Should-Retry: true`` was not saved under the key: the same key
+    runs the request when sent again, and no new key round is spent on it."""
+    stripe_says.unsaved_error(call)
+    order = checkout()
+    assert order.status == OrderStatus.PAYMENT_STARTING
+
+    order = run_reconciler(clock, order, until=past_deadline(order))
+    assert order.status == OrderStatus.PAID
+    assert order.key_round == 0
+    name = "create" if call == CREATE else "confirm"
+    key = f"{order.idempotency_key}:{name}"
+    assert keys_sent(stripe_says, call) == [(key, "500_unsaved"), (key, "forwarded")]
+    assert new_key_events(order) == []
+    assert len(stripe_api.payment_intents()) == 1
+    assert_invariants(stripe_api)
+
+
 # --- the stand-in's clock ---------------------------------------------------------------------
 
 
