@@ -2,7 +2,9 @@
 
 Stripe limits the account, not a process: 25 requests/s in test mode, 100/s live, shared by
 every host's checkouts, webhook handlers, staff actions, reconcilers and audits. Every call
-the gateway makes takes a token here first (``calls._call``), so they all spend one budget,
+the gateway makes takes a token here first (``calls._call``), and so does every request
+dj-stripe sends through the SDK's global client (``client.BudgetedHTTPClient``, the SDK's
+own retries included), so they all spend one budget,
 kept where every host sees it: a row of this database (``stripe_gateway_budget``), or Redis
 where ``STRIPE_BUDGET_BACKEND = "redis"``.
 

@@ -1,9 +1,18 @@
-"""The stripe SDK client: one per thread and configuration, over an HTTP client tests can wrap."""
+"""The stripe SDK client: one per thread and configuration, over an HTTP client tests can wrap.
 
+And the SDK's *global* HTTP client, which the shop's own calls never use but dj-stripe's do
+(``stripe.Account.retrieve(api_key=...)`` for the first event of a key, its event handlers'
+reads, the webhook endpoint set-up): ``BudgetedHTTPClient`` makes each of those requests
+take a token from the same shared budget first (``install_global_client``, at start-up).
+"""
+
+import json
 import threading
 
 import stripe
 from django.conf import settings
+
+from stripe_gateway import budget
 
 
 def build_http_client() -> stripe.HTTPClient:
@@ -56,3 +65,49 @@ def client() -> stripe.StripeClient:
         )
         _local.key = key
     return _local.client
+
+
+class BudgetedHTTPClient(stripe.HTTPClient):
+    """An HTTP client under the SDK whose every request takes a token from the budget first.
+
+    For the calls the shop does not make itself (dj-stripe's): each attempt, the SDK's own
+    retries included, is one request the budget counts, by the caller's work class (a
+    webhook's, in the webhook view). No token in time raises ``TryLater`` before anything is
+    sent (a webhook then answers 500 and Stripe delivers it again later). A 429 Stripe
+    answers them cools the whole budget down, as one answered to the shop's own calls does.
+    """
+
+    name = "budgeted"
+
+    def __init__(self, inner: stripe.HTTPClient):
+        super().__init__()
+        self.inner = inner
+
+    def request(self, method, url, headers, post_data=None):
+        budget.acquire()
+        content, status, rheaders = self.inner.request(method, url, headers, post_data)
+        if status == 429:
+            budget.note_rate_limited(
+                code=_error_code(content), retry_after=(rheaders or {}).get("retry-after", "")
+            )
+        return content, status, rheaders
+
+    def close(self):
+        self.inner.close()
+
+
+def _error_code(content) -> str:
+    try:
+        return str(json.loads(content)["error"].get("code") or "")
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return ""
+
+
+def install_global_client() -> None:
+    """Put the budget under the SDK's global client (the one dj-stripe calls Stripe with).
+
+    The inner client keeps a ``requests`` session per thread (none is shared across threads).
+    """
+    stripe.default_http_client = BudgetedHTTPClient(
+        stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+    )

@@ -9,12 +9,13 @@ import threading
 import time
 
 import pytest
+import stripe as stripe_sdk
 from django.db import connection
 
 import stripe_gateway
 from stripe_gateway import budget
 from tests.conftest import CARD_OK
-from tests.stripe_gateway.conftest import Sent
+from tests.stripe_gateway.conftest import NotingHTTPClient, Sent
 
 pytestmark = pytest.mark.slow
 
@@ -207,6 +208,70 @@ def test_the_sdk_never_retries_behind_the_budgets_back(
             idempotency_key="budget-once",
         )
     assert [(s.method, s.path) for s in sent] == [("POST", "/v1/payment_intents")]
+
+
+# --- dj-stripe's own calls (the SDK's global client) -----------------------------------------
+
+
+@pytest.fixture
+def djstripe_sent(monkeypatch, stripe_api, stripe_semantics) -> list[Sent]:
+    """Every request dj-stripe sends through the SDK's global client, under its budget."""
+    log: list[Sent] = []
+    inner = NotingHTTPClient(stripe_semantics, log, threading.Lock(), timeout=5)
+    # The client installed at start-up, with the wire under it swapped for one that notes.
+    monkeypatch.setattr(stripe_sdk.default_http_client, "inner", inner)
+    return log
+
+
+def djstripe_reads(payment_intent_id: str):
+    """A read as dj-stripe makes them (its model's ``stripe_class``, the SDK's global client)."""
+    from django.conf import settings
+    from djstripe.models import PaymentIntent
+    from djstripe.settings import djstripe_settings
+
+    return PaymentIntent.stripe_class.retrieve(
+        id=payment_intent_id,
+        api_key=settings.STRIPE_SECRET_KEY,
+        stripe_version=djstripe_settings.STRIPE_API_VERSION,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dj_stripes_own_calls_take_tokens_from_the_same_budget(
+    shared_budget, djstripe_sent, stripe_api
+):
+    pi = a_payment_intent(stripe_api)
+    before = budget.snapshot()["granted"]
+    with budget.work_class("webhook"):
+        djstripe_reads(pi)
+    assert [(s.method, s.path, s.work) for s in djstripe_sent] == [
+        ("GET", f"/v1/payment_intents/{pi}", "webhook")
+    ]
+    assert budget.snapshot()["granted"] == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dj_stripes_calls_wait_out_a_cool_down_like_any_background_work(
+    shared_budget, settings, djstripe_sent, stripe_api
+):
+    pi = a_payment_intent(stripe_api)
+    settings.STRIPE_BUDGET_COOL_DOWN_SECONDS = 20.0
+    budget.note_rate_limited(code="rate_limit")
+    with budget.work_class("webhook"), pytest.raises(stripe_gateway.TryLater):
+        djstripe_reads(pi)
+    assert djstripe_sent == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_429_answered_to_dj_stripe_cools_the_whole_budget_down(
+    shared_budget, djstripe_sent, stripe_api, stripe_says
+):
+    pi = a_payment_intent(stripe_api)
+    stripe_says.rate_limited(method="GET", path=PI_READ)
+    with budget.work_class("webhook"), pytest.raises(stripe_sdk.RateLimitError):
+        djstripe_reads(pi)
+    assert len(djstripe_sent) == 1
+    assert budget.snapshot()["rate_limited"] == 1
 
 
 def test_a_caller_outside_any_entry_point_is_background():
