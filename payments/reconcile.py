@@ -39,9 +39,11 @@ logger = logging.getLogger(__name__)
 
 # A PaymentIntent is created right after its order is recorded (same request); these bound
 # the window listed for a batch around its orders' ``created_at``, with room for the two
-# clocks (ours, Stripe's) to disagree. A PaymentIntent outside it is read on its own.
-WINDOW_BEFORE = timedelta(seconds=60)
-WINDOW_AFTER = timedelta(seconds=120)
+# clocks (ours, Stripe's) to disagree and for a slow create. A PaymentIntent outside it is
+# read on its own. Each second of margin costs a list page per 100 orders a second the shop
+# took when the backlog formed (at 60 s + 120 s, a busy shop's relists cost ~6x the pages).
+WINDOW_BEFORE = timedelta(seconds=15)
+WINDOW_AFTER = timedelta(seconds=45)
 # Listed snapshots older than this are listed again rather than applied.
 LISTED_MAX_AGE = 60.0
 # A rate-limited list is tried this many times (a second apart) before the run stops.
@@ -110,16 +112,20 @@ def release_claims(ids: Iterable[int], *, token: str) -> int:
 class PaymentIntentWindow:
     """The PaymentIntents of the batches a run works on, listed by ``created`` window.
 
-    Batches are claimed oldest first, so their windows follow one another: each list reads
-    only the part of a batch's window that the run has not listed yet (recently enough).
+    Batches are claimed oldest first, so their windows follow one another. The run keeps the
+    ranges it listed (``segments``) and when, and lists only the part of a batch's window
+    that no range listed in the last ``LISTED_MAX_AGE`` seconds covers: usually the stretch
+    past the previous batch's window, and a stretch listed too long ago once more.
     """
 
     def __init__(self, summary: ReconcileSummary, box: TimeBox):
         self.summary = summary
         self.box = box
-        self.by_id: dict[str, PaymentIntentSnapshot] = {}
-        self.covered: tuple[int, int] | None = None  # [gte, lte] listed, in Unix seconds
-        self.listed_at = 0.0
+        # id -> (snapshot, when it was listed: time.monotonic())
+        self.by_id: dict[str, tuple[PaymentIntentSnapshot, float]] = {}
+        # [gte, lte] in Unix seconds, listed at (time.monotonic())
+        self.segments: list[tuple[int, int, float]] = []
+        self.monotonic = time.monotonic
 
     def read(self, orders: list[Order]) -> dict[str, PaymentIntentSnapshot]:
         """The listed PaymentIntents of ``orders`` that are on their rows (raises TryLater)."""
@@ -128,25 +134,25 @@ class PaymentIntentWindow:
             return {}
         low = int((min(o.created_at for o in wanted) - WINDOW_BEFORE).timestamp())
         high = int((max(o.created_at for o in wanted) + WINDOW_AFTER).timestamp())
-        fresh = time.monotonic() - self.listed_at < LISTED_MAX_AGE
-        if self.covered and fresh and self.covered[0] <= low <= self.covered[1]:
-            if high > self.covered[1]:
-                self._list(self.covered[1], high)  # the second at the edge is read again
-                self.covered = (self.covered[0], high)
-        else:
-            self.by_id.clear()
-            self._list(low, high)
-            self.covered = (low, high)
-            self.listed_at = time.monotonic()
-        # What lies before this batch's window will not be asked for again.
-        self.by_id = {k: pi for k, pi in self.by_id.items() if pi.created >= low}
+        fresh_since = self.monotonic() - LISTED_MAX_AGE
+        # What was listed too long ago, or lies before this batch's window, is not used again.
+        self.segments = [s for s in self.segments if s[2] >= fresh_since and s[1] >= low]
+        self.by_id = {
+            k: (pi, at)
+            for k, (pi, at) in self.by_id.items()
+            if at >= fresh_since and pi.created >= low
+        }
+        for gte, lte in uncovered(low, high, self.segments):
+            listed_at = self.monotonic()
+            self._list(gte, lte, listed_at)
+            self.segments.append((gte, lte, listed_at))
         return {
-            o.payment_intent_id: self.by_id[o.payment_intent_id]
+            o.payment_intent_id: self.by_id[o.payment_intent_id][0]
             for o in wanted
             if o.payment_intent_id in self.by_id
         }
 
-    def _list(self, gte: int, lte: int) -> None:
+    def _list(self, gte: int, lte: int, listed_at: float) -> None:
         """List ``[gte, lte]`` into ``by_id``; a 429 is tried again a second later, from the
         page it hit, a few times (raises TryLater when it persists or time runs out)."""
         cursor: str | None = None
@@ -159,7 +165,7 @@ class PaymentIntentWindow:
                 for page in pages:
                     self.summary.list_requests += 1
                     for pi in page.items:
-                        self.by_id[pi.id] = pi
+                        self.by_id[pi.id] = (pi, listed_at)
                     cursor = page.cursor
                 return
             except TryLater:
@@ -168,6 +174,27 @@ class PaymentIntentWindow:
                 if tries >= LIST_TRIES or self.box.left() < 2:
                     raise
                 time.sleep(1.0)
+
+
+def uncovered(low: int, high: int, segments: list[tuple[int, int, float]]) -> list[tuple[int, int]]:
+    """The parts of ``[low, high]`` (whole seconds) that no segment covers.
+
+    A part starts at the last second of the segment before it: PaymentIntents created in
+    that second after it was listed are read with the next part (Stripe's ``created`` is
+    in whole seconds).
+    """
+    parts = []
+    at = low
+    for gte, lte, _ in sorted(segments):
+        if lte < at:
+            continue
+        if gte > at:
+            parts.append((at, min(gte, high)))
+        at = max(at, lte)
+        if at >= high:
+            return parts
+    parts.append((at, high))
+    return parts
 
 
 def _reconcile_batch(
@@ -180,18 +207,18 @@ def _reconcile_batch(
 ) -> None:
     """Converge a claimed batch, RECONCILE_CONCURRENCY orders at a time.
 
-    The batch's PaymentIntents are listed first (a request per 100); an order whose
-    PaymentIntent came with the list is settled without another read. Each order that must
-    still call Stripe (create, confirm, cancel) waits on its round trip; one at a time, a
-    worker's throughput is one over that latency. Threads (each with its own database
-    connection, closed at the end) overlap those waits. Orders are independent: leases and
-    row locks keep them apart. When the time box runs out, orders not yet started are given
-    back.
+    The batch's PaymentIntents are listed (a request per 100); an order whose PaymentIntent
+    came with the list is settled without another read. Each order that must still call
+    Stripe (create, confirm, cancel) waits on its round trip; one at a time, a worker's
+    throughput is one over that latency. Threads (each with its own database connection,
+    closed at the end) overlap those waits, and the list with them: the orders that never
+    reached Stripe (nothing to list) are started while it runs, the others once it is done.
+    Orders are independent: leases and row locks keep them apart. When the time box runs
+    out, orders not yet started are given back.
     """
     lock = threading.Lock()
     orders = Order.objects.in_bulk(ids)
-    listed = window.read(list(orders.values()))
-    summary.settled_from_list += len(listed)
+    listed: dict[str, PaymentIntentSnapshot] = {}
 
     def converge(order_id: int) -> None:
         order = orders.get(order_id)
@@ -210,43 +237,56 @@ def _reconcile_batch(
         with lock:
             summary.outcomes[outcome] += 1
 
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for order_id in ids:
-        todo.put(order_id)
+    def read_list() -> None:
+        listed.update(window.read(list(orders.values())))
+        summary.settled_from_list += len(listed)
+
     left_over: list[int] = []
 
-    def drain() -> None:
-        while True:
-            try:
-                order_id = todo.get_nowait()
-            except queue.Empty:
-                return
-            if box.expired():
-                with lock:
-                    left_over.append(order_id)
-                continue
+    def start(order_id: int) -> None:
+        if box.expired():
+            with lock:
+                left_over.append(order_id)
+        else:
             converge(order_id)
 
     concurrency = min(policy.reconcile_concurrency(), len(ids))
     if concurrency <= 1:
-        drain()
+        read_list()
+        for order_id in ids:
+            start(order_id)
     else:
+        # None tells a thread that nothing more will come.
+        todo: queue.SimpleQueue[int | None] = queue.SimpleQueue()
 
         def drain_on_thread() -> None:
             try:
                 with stripe_work("reconcile"):
-                    drain()
+                    while (order_id := todo.get()) is not None:
+                        start(order_id)
             finally:
                 connection.close()  # this thread's own connection
 
+        in_stripe = [pk for pk in ids if pk in orders and orders[pk].payment_intent_id]
+        listing = set(in_stripe)
+        for order_id in ids:  # oldest first
+            if order_id not in listing:
+                todo.put(order_id)
         threads = [
             threading.Thread(target=drain_on_thread, name=f"reconcile-{i}")
             for i in range(concurrency)
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            read_list()  # meanwhile, the threads create and confirm
+            for order_id in in_stripe:
+                todo.put(order_id)
+        finally:
+            for _ in threads:
+                todo.put(None)
+            for thread in threads:
+                thread.join()
     if left_over:
         summary.released += release_claims(left_over, token=token)
         summary.stopped = STOPPED_TIME_BOX

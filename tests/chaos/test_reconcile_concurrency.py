@@ -53,10 +53,14 @@ def test_time_boxed_threaded_runs_under_a_rate_limited_list_converge_every_order
     def nothing_claimed() -> bool:
         return not Order.objects.filter(pk__in=ids).exclude(lease_token="").exists()
 
-    # Stripe rate-limits the list on every try: the run ends and gives its batch back.
-    stripe_says.rate_limited(method="GET", path=r"^/v1/payment_intents$", times=3)
+    # Stripe rate-limits all the run sends: the list on each of its tries, and each create
+    # the threads send meanwhile for the orders that never reached Stripe (nothing to list).
+    # The run ends and gives back what waited on the list; the others wait out a backoff.
+    stripe_says.rate_limited(times=3 + 4)
     first = reconcile_pending_orders(batch_size=20, time_box=TimeBox(seconds=60))
-    assert first.stopped == STOPPED_RATE_LIMITED and first.released == 12
+    assert first.stopped == STOPPED_RATE_LIMITED and first.released == 8
+    assert first.examined == 4 and stripe_says.semantics.plans_left() == 0
+    assert not Order.objects.filter(pk__in=ids).exclude(status=OrderStatus.PAYMENT_STARTING)
     assert nothing_claimed()
 
     # Then Stripe is slow (3 s a call on the shop's clock) and each run has 10 s.

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 import stripe_gateway
+from orders import clock as order_clock
 from orders.models import PENDING_STATUSES, Order, OrderEvent, OrderStatus
 from orders.payment.apply import apply_payment_intent
 from orders.state import transition_order
@@ -340,6 +341,53 @@ def test_many_stale_orders_are_settled_from_a_handful_of_list_requests(
     # Nothing written by the sweep: the only writes are the outbox closing declined payments.
     writes = stripe_semantics.seen("", method="POST")
     assert len(writes) == 6 and all(w.path.endswith("/cancel") for w in writes)
+
+
+def test_a_run_lists_each_stretch_of_its_batches_windows_once_while_it_is_fresh(monkeypatch):
+    """Batches come oldest first and their windows overlap by the margins: each list reads
+    only what no fresh list covered; a stretch listed over a minute ago is listed again."""
+    from payments.reconcile import (
+        LISTED_MAX_AGE,
+        WINDOW_AFTER,
+        WINDOW_BEFORE,
+        PaymentIntentWindow,
+        ReconcileSummary,
+    )
+    from stripe_gateway.calls import PaymentIntentPage
+
+    listed: list[tuple[int, int]] = []
+
+    def pages(*, created_gte, created_lte, starting_after=None):
+        listed.append((created_gte, created_lte))
+        yield PaymentIntentPage([], None, True)
+
+    monkeypatch.setattr("stripe_gateway.payment_intent_pages", pages)
+    window = PaymentIntentWindow(ReconcileSummary(), TimeBox(seconds=600))
+    now = [1000.0]
+    window.monotonic = lambda: now[0]
+    start = order_clock.now().replace(microsecond=0) - timedelta(minutes=20)
+    t0 = int(start.timestamp())
+    before, after = int(WINDOW_BEFORE.total_seconds()), int(WINDOW_AFTER.total_seconds())
+
+    def batch(first: int, last: int) -> list[Order]:
+        return [
+            Order(created_at=start + timedelta(seconds=s), payment_intent_id=f"pi_{s}")
+            for s in range(first, last + 1)
+        ]
+
+    window.read(batch(0, 9))
+    window.read(batch(10, 19))
+    now[0] += LISTED_MAX_AGE / 2
+    window.read(batch(20, 29))
+    now[0] += LISTED_MAX_AGE  # the first two lists are stale now, the third is not
+    window.read(batch(30, 39))
+    assert listed == [
+        (t0 - before, t0 + 9 + after),
+        (t0 + 9 + after, t0 + 19 + after),  # from the last second listed, read again
+        (t0 + 19 + after, t0 + 29 + after),
+        (t0 + 30 - before, t0 + 19 + after),  # listed too long ago
+        (t0 + 29 + after, t0 + 39 + after),
+    ]
 
 
 def test_an_order_whose_payment_intent_is_not_in_the_window_is_read_on_its_own(
