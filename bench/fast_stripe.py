@@ -16,18 +16,22 @@ so any id can be answered at once:
 does: ~100-400 ms per call), to see what that latency does to the shop.
 
 ``--rate-limit 25`` is Stripe's test-mode account limit: a token bucket of 25 requests a
-second (burst 25) shared by every caller; over it a request is answered as Stripe answers
-it, ``429`` with ``{"error": {"type": "invalid_request_error", "code": "rate_limit"}}`` and
-``Stripe-Should-Retry`` (nothing was done). ``--stateful`` keeps the PaymentIntents it
+second (burst 25) shared by every caller (``devtools.stripe_semantics.TokenBucket``, the
+tests' own); over it a request is answered as Stripe answers it, ``429`` with
+``{"error": {"type": "invalid_request_error", "code": "rate_limit"}}`` and
+``Stripe-Should-Retry`` (nothing was done), after ``--limited-latency-ms`` (default: the
+same latency as any call). ``--stateful`` keeps the PaymentIntents it
 makes and those a benchmark seeds (``POST /_bench/payment_intents``, a JSON list), and
 answers reads, lists (newest first, ``created[gte|lte]``, ``starting_after``, ``limit`` up to
 100, ``expand[]=data.latest_charge``) and refunds lists from them. ``GET /_bench/stats``
-counts the requests by route and the 429s; ``/_bench/*`` is neither limited nor counted.
+counts the requests by route, by method (``POST requests``, ``GET 429``...) and the 429s,
+with the ``seconds`` since the counts began; ``DELETE`` zeroes them. ``/_bench/*`` is
+neither limited nor counted.
 
 It measures the shop, not Stripe: figures taken against it are ceilings, not predictions.
 
 Usage: python -m bench.fast_stripe --port 8440 [--latency-ms 300] [--rate-limit 25]
-       [--stateful] [--max-seconds 3600]
+       [--limited-latency-ms 50] [--stateful] [--max-seconds 3600]
 """
 
 import argparse
@@ -39,6 +43,8 @@ import time
 from collections import Counter
 
 from aiohttp import web
+
+from devtools.stripe_semantics import TokenBucket, rate_limited
 
 _counter = itertools.count(1)
 
@@ -110,26 +116,9 @@ async def create_payment_intent(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-LATENCY = {"seconds": 0.0}
+LATENCY = {"seconds": 0.0, "limited_seconds": 0.0}
 STATS: Counter = Counter()
-
-
-class TokenBucket:
-    """Stripe's account rate limit: ``rate`` requests a second, a burst of the same size."""
-
-    def __init__(self, rate: float):
-        self.rate = rate
-        self.tokens = rate
-        self.at = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+COUNTING = {"since": time.monotonic()}
 
 
 LIMIT: dict[str, TokenBucket | None] = {"bucket": None}
@@ -194,25 +183,25 @@ async def rate_limit(request: web.Request, handler) -> web.StreamResponse:
     if request.path.startswith("/_bench/"):
         return await handler(request)
     STATS["requests"] += 1
+    STATS[f"{request.method} requests"] += 1
     STATS[f"{request.method} {_route(request.path)}"] += 1
     bucket = LIMIT["bucket"]
     if bucket is not None and not bucket.take():
         STATS["429"] += 1
+        STATS[f"{request.method} 429"] += 1
         await request.read()
-        if LATENCY["seconds"]:
-            await asyncio.sleep(LATENCY["seconds"])
-        return web.json_response(
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "rate_limit",
-                    "message": "Request rate limit exceeded. Learn more about rate limits here "
-                    "https://stripe.com/docs/rate-limits.",
-                }
+        if LATENCY["limited_seconds"]:
+            await asyncio.sleep(LATENCY["limited_seconds"])
+        answer = rate_limited()
+        return web.Response(
+            status=answer.status,
+            body=answer.body,
+            headers={
+                **answer.headers,
+                # The limiter ran before anything was done: the same request may be sent again.
+                "Stripe-Should-Retry": "true",
+                "Request-Id": f"req_fake{next(_counter)}",
             },
-            status=429,
-            # The limiter ran before anything was done: the same request may be sent again.
-            headers={"Stripe-Should-Retry": "true", "Request-Id": f"req_fake{next(_counter)}"},
         )
     return await handler(request)
 
@@ -335,7 +324,8 @@ async def seed_payment_intents(request: web.Request) -> web.Response:
 async def bench_stats(request: web.Request) -> web.Response:
     if request.method == "DELETE":
         STATS.clear()
-    return web.json_response(dict(STATS))
+        COUNTING["since"] = time.monotonic()
+    return web.json_response({**STATS, "seconds": time.monotonic() - COUNTING["since"]})
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -384,10 +374,18 @@ def main() -> None:
         help="requests a second for the whole account, 429 over it (Stripe test mode: 25)",
     )
     parser.add_argument(
+        "--limited-latency-ms",
+        type=float,
+        default=None,
+        help="answer a 429 after this long (default: --latency-ms)",
+    )
+    parser.add_argument(
         "--stateful", action="store_true", help="keep PaymentIntents; lists answer from them"
     )
     args = parser.parse_args()
     LATENCY["seconds"] = args.latency_ms / 1000
+    limited = args.latency_ms if args.limited_latency_ms is None else args.limited_latency_ms
+    LATENCY["limited_seconds"] = limited / 1000
     LIMIT["bucket"] = TokenBucket(args.rate_limit) if args.rate_limit else None
     STORE["store"] = Store() if args.stateful else None
     asyncio.run(serve(args.port, args.max_seconds))

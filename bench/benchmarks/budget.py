@@ -1,16 +1,16 @@
 """Budget benchmark: customers' checkouts while sweep-like background work saturates a
 rate-limited Stripe, without and with the shared Stripe request budget, in one run.
 
-Stripe is ``bench.benchmarks.limited_stripe``: one account-wide token bucket
-(``--budget-rate`` requests/s, 429 ``rate_limit`` past it) and ``--budget-latency-ms`` per
-call. In each phase, ``--sweepers`` processes of ``--sweep-threads`` threads each read
-PaymentIntents as ``reconcile`` work (``bench.benchmarks.budget_sweeper``, as the reconciler
-reads stale orders) for the whole phase; two seconds in, customers check out through
-gunicorn (``--web-workers`` sync workers), ``--customers`` at a time, each sending the next
-on an answer, for ``--budget-seconds`` at most. Phases: the baseline (the same customers
-with no background work, budget on), ``STRIPE_BUDGET_BACKEND=off`` (what the shop did
-before), then each of ``--budget-backends``; every process of a phase shares one budget of
-its own.
+Stripe is ``bench.fast_stripe --rate-limit``: one account-wide token bucket (``--budget-rate``
+requests/s, 429 ``rate_limit`` past it, answered after 50 ms) and ``--budget-latency-ms`` per
+call. Customers' calls are its POSTs (create, confirm), the background's its GETs (reads). In
+each phase, ``--sweepers`` processes of ``--sweep-threads`` threads each read PaymentIntents as
+``reconcile`` work (``bench.benchmarks.budget_sweeper``, as the reconciler reads stale orders)
+for the whole phase; two seconds in, customers check out through gunicorn (``--web-workers``
+sync workers), ``--customers`` at a time, each sending the next on an answer, for
+``--budget-seconds`` at most. Phases: the baseline (the same customers with no background work,
+budget on), ``STRIPE_BUDGET_BACKEND=off`` (what the shop did before), then each of
+``--budget-backends``; every process of a phase shares one budget of its own.
 
 Reported per phase: the customers' checkouts (placed, paid at once, left pending because a
 call was refused), their Stripe calls answered 429, checkout p50/p99; the background's reads
@@ -87,7 +87,7 @@ def run_phase(bench, *, backend: str, sweepers: int, stripe_base: str, web_port:
                 )
             )
         time.sleep(max(0.0, start_at - time.time()))
-        requests.post(f"{stripe_base}/_stats/reset", timeout=5)  # counted from the sweep's start
+        requests.delete(f"{stripe_base}/_bench/stats", timeout=5)  # counted from the sweep's start
         time.sleep(2.0)
         log(
             f"{name}: {sweepers} x {args.sweep_threads} sweep threads running; customers "
@@ -96,7 +96,15 @@ def run_phase(bench, *, backend: str, sweepers: int, stripe_base: str, web_port:
         latencies, statuses, wall = bench.fire(
             prepared, args.customers, seconds=args.budget_seconds
         )
-        stats = requests.get(f"{stripe_base}/_stats", timeout=5).json()
+        at_stripe = requests.get(f"{stripe_base}/_bench/stats", timeout=5).json()
+        # Customers create and confirm (POST); the sweep reads (GET).
+        stats = {
+            "seconds": at_stripe["seconds"],
+            "customer requests": at_stripe.get("POST requests", 0),
+            "customer 429": at_stripe.get("POST 429", 0),
+            "background requests": at_stripe.get("GET requests", 0),
+            "background 429": at_stripe.get("GET 429", 0),
+        }
         swept: dict[str, int] = {}
         for proc in procs:
             out, _ = proc.communicate(timeout=sweep_seconds + 60)
@@ -140,17 +148,19 @@ def run(bench) -> dict:
     args = bench.args
     stripe_port, web_port = _ports(bench)
     bench.stack.start(
-        "limited_stripe",
+        "rate_limited_stripe",
         [
             PY,
             "-m",
-            "bench.benchmarks.limited_stripe",
+            "bench.fast_stripe",
             "--port",
             str(stripe_port),
-            "--rate",
+            "--rate-limit",
             str(args.budget_rate),
             "--latency-ms",
             str(args.budget_latency_ms),
+            "--limited-latency-ms",
+            "50",
             "--max-seconds",
             "3600",
         ],
@@ -174,7 +184,7 @@ def run(bench) -> dict:
                 )
             )
     finally:
-        bench.stack.stop("limited_stripe")
+        bench.stack.stop("rate_limited_stripe")
     return {
         "stripe_rate": args.budget_rate,
         "stripe_latency_ms": args.budget_latency_ms,
