@@ -132,6 +132,7 @@ def record_order(
 
 
 @budget.work_class(budget.CHECKOUT)  # the customer's Stripe calls come first
+@logcontext.scope()  # every log line of this checkout carries its order
 def place_order(
     *,
     lines: Iterable[LineRequest],
@@ -145,24 +146,6 @@ def place_order(
     The checkout token is unique, so a resubmitted form (double click, reload, second tab)
     fails to record a second order, whatever its cart holds now, and drives the first.
     """
-    with logcontext.scope():
-        return _place_order(
-            lines=lines,
-            email=email,
-            delivery=delivery,
-            payment_method_id=payment_method_id,
-            checkout_token=checkout_token,
-        )
-
-
-def _place_order(
-    *,
-    lines: Iterable[LineRequest],
-    email: str,
-    delivery: Delivery,
-    payment_method_id: str,
-    checkout_token: str,
-) -> Order:
     lease_token = lease.new_token()
     try:
         order = record_order(

@@ -307,6 +307,16 @@ def check_stripe_budget(app_configs, **kwargs):
                 id="payments.E023",
             )
         ]
+    endpoint_rate = getattr(settings, "STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND", None)
+    if endpoint_rate is not None and endpoint_rate <= 0:
+        errors.append(
+            Error(
+                f"STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND is {endpoint_rate:g}: no Stripe call "
+                "could ever be made.",
+                hint="Unset it (Stripe's 25/s for one endpoint).",
+                id="payments.E027",
+            )
+        )
     cfg = budget.config()
     limit = budget.default_rate()
     if cfg.rate > limit and not settings.STRIPE_LOCAL_STAND_IN:

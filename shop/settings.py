@@ -285,6 +285,11 @@ STRIPE_BUDGET_BACKEND = env("STRIPE_BUDGET_BACKEND", default="database")  # or "
 STRIPE_BUDGET_REDIS_URL = env("STRIPE_BUDGET_REDIS_URL", default="")
 # Unset: Stripe's own limit for the key's mode, 25/s in test mode, 100/s live.
 STRIPE_RATE_LIMIT_PER_SECOND = env.float("STRIPE_RATE_LIMIT_PER_SECOND", default=None)
+# Stripe's limit for one endpoint (a create, a confirm, PaymentIntent reads), live mode too;
+# a call takes a token of its endpoint's own only where this is below the account's rate.
+STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND = env.float(
+    "STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND", default=None
+)  # unset: 25
 # The most webhooks, staff, the reconciler and the audit may spend together; checkout first.
 STRIPE_BACKGROUND_SHARE = env.float("STRIPE_BACKGROUND_SHARE", default=0.5)
 STRIPE_BUDGET_BURST = env.int("STRIPE_BUDGET_BURST", default=None)  # unset: rate / 5, at least 2

@@ -44,4 +44,5 @@ SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payments.E010"]  # noqa: F40
 # rate no test reaches, and a planned 429 cools it down for a moment only (the suite runs on
 # a test clock and never sleeps); the budget's own tests set theirs.
 STRIPE_RATE_LIMIT_PER_SECOND = 10_000.0
+STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND = 10_000.0
 STRIPE_BUDGET_COOL_DOWN_SECONDS = 0.01

@@ -22,6 +22,13 @@ Priorities, by the caller's *work class* (``with budget.work_class("reconcile"):
   ``STRIPE_BUDGET_COOL_DOWN_SECONDS``): background work pauses everywhere, checkout goes on
   at half its rate.
 
+- Stripe also limits most single endpoints (``GET /v1/payment_intents/{id}`` for all ids
+  together, a create, a confirm...) to ``STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND`` (25/s), live
+  mode included. Where that is below the account's rate (live: 25 of 100), a call takes a
+  token from its endpoint's own bucket first (a row or key of its own, ``<name>:<endpoint>``),
+  then the account's; in test mode the account's 25/s is the tighter limit and no second
+  token is taken.
+
 The bucket is a GCRA (a token bucket kept as one timestamp, "when the bucket is next
 empty"): rate ``STRIPE_RATE_LIMIT_PER_SECOND``, ``STRIPE_BUDGET_BURST`` requests at once.
 On PostgreSQL a token is taken by one short UPDATE of the row (``DatabaseStore.take``);
@@ -63,9 +70,10 @@ FOREGROUND = frozenset({CHECKOUT})
 CLASSES = frozenset({CHECKOUT, WEBHOOK, STAFF, RECONCILE, AUDIT, OUTBOX, OTHER})
 BACKENDS = ("database", "redis", "off")
 
-# Stripe's limits per account (docs.stripe.com/rate-limits).
+# Stripe's limits per account, and for most single endpoints (docs.stripe.com/rate-limits).
 TEST_MODE_LIMIT = 25.0
 LIVE_MODE_LIMIT = 100.0
+ENDPOINT_LIMIT = 25.0
 # Checkout's rate during a cool-down, as a share of the full rate.
 COOL_DOWN_CHECKOUT_SHARE = 0.5
 # The longest cool-down a Retry-After header may ask for.
@@ -113,6 +121,21 @@ class Config:
     background_wait: float
     cool_down: float
     redis_url: str = ""
+    endpoint_rate: float = ENDPOINT_LIMIT  # requests per second for one endpoint
+
+    @property
+    def per_endpoint(self) -> bool:
+        """Whether an endpoint's own limit is tighter than the account's share of it."""
+        return self.endpoint_rate < self.rate
+
+    def for_endpoint(self, endpoint: str) -> "Config":
+        """The budget of one endpoint: its own row, its own rate and burst."""
+        return replace(
+            self,
+            name=f"{self.name}:{endpoint}",
+            rate=self.endpoint_rate,
+            burst=max(2, round(self.endpoint_rate / 5)),
+        )
 
     @property
     def interval(self) -> float:
@@ -147,6 +170,9 @@ def config() -> Config:
         background_wait=float(getattr(settings, "STRIPE_BUDGET_BACKGROUND_WAIT_SECONDS", 5.0)),
         cool_down=float(getattr(settings, "STRIPE_BUDGET_COOL_DOWN_SECONDS", 1.0)),
         redis_url=getattr(settings, "STRIPE_BUDGET_REDIS_URL", ""),
+        endpoint_rate=float(
+            getattr(settings, "STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND", None) or ENDPOINT_LIMIT
+        ),
     )
 
 
@@ -467,8 +493,12 @@ def store(cfg: Config) -> DatabaseStore | RedisStore:
 # --- what the gateway calls -----------------------------------------------------------------
 
 
-def acquire(work: str | None = None) -> float:
+def acquire(work: str | None = None, *, endpoint: str = "") -> float:
     """Take a token for one Stripe request of ``work`` (the current class by default).
+
+    ``endpoint`` names the call (``payment_intents.retrieve``): where Stripe's limit for one
+    endpoint is below the account's (``Config.per_endpoint``), a token of that endpoint's own
+    bucket is taken first, with the same wait.
 
     Returns the seconds it waited. Raises ``TryLater`` when none comes within the class's
     wait: no request was sent, and the same key may be sent again later. If the budget's
@@ -483,37 +513,49 @@ def acquire(work: str | None = None) -> float:
     started = time.monotonic()
     deadline = started + (cfg.checkout_wait if foreground else cfg.background_wait)
     where = store(cfg)
-    while True:
-        try:
-            remaining = deadline - time.monotonic()
-            wait = where.take(cfg.name, foreground=foreground, cfg=cfg, max_wait=remaining)
-            if wait is not None:  # the usual case: one statement
-                if wait > 0:
-                    time.sleep(wait)
-                return time.monotonic() - started
-            state, now = where.read(cfg.name)
-            decision = decide(state, now=now, foreground=foreground, cfg=cfg)
-            remaining = deadline - time.monotonic()
-            if decision.wait > remaining:
-                logger.info(
-                    "stripe request budget exhausted",
-                    extra={"work_class": work, "wait_needed": round(decision.wait, 3)},
-                )
-                raise TryLater(
-                    f"Stripe request budget: no token for {work} work within "
-                    f"{deadline - started:g} s (nothing was sent)"
-                )
-            if decision.granted:
-                if not where.write(cfg.name, state, decision.state):
-                    continue  # another caller took a token meanwhile: decide again
-                if decision.wait > 0:
-                    time.sleep(decision.wait)
-                return time.monotonic() - started
-        except Unavailable:
-            logger.warning("stripe request budget unreachable", extra={"work_class": work})
-            if foreground:
-                return time.monotonic() - started
+    try:
+        if endpoint and cfg.per_endpoint:
+            # Every class queues alike for an endpoint: its share rules are the account's.
+            _take(where, cfg.for_endpoint(endpoint), True, deadline, work)
+        _take(where, cfg, foreground, deadline, work)
+    except Unavailable:
+        logger.warning("stripe request budget unreachable", extra={"work_class": work})
+        if not foreground:
             raise TryLater("Stripe request budget unreachable (nothing was sent)") from None
+    return time.monotonic() - started
+
+
+def _take(
+    where: "DatabaseStore | RedisStore", cfg: Config, foreground: bool, deadline: float, work: str
+) -> None:
+    """Take one token of ``cfg``'s bucket by ``deadline`` (sleeping until its slot), or raise
+    ``TryLater`` (or ``Unavailable``)."""
+    started = time.monotonic()
+    while True:
+        remaining = deadline - time.monotonic()
+        wait = where.take(cfg.name, foreground=foreground, cfg=cfg, max_wait=remaining)
+        if wait is not None:  # the usual case: one statement
+            if wait > 0:
+                time.sleep(wait)
+            return
+        state, now = where.read(cfg.name)
+        decision = decide(state, now=now, foreground=foreground, cfg=cfg)
+        remaining = deadline - time.monotonic()
+        if decision.wait > remaining:
+            logger.info(
+                "stripe request budget exhausted",
+                extra={"work_class": work, "wait_needed": round(decision.wait, 3)},
+            )
+            raise TryLater(
+                f"Stripe request budget: no token for {work} work within "
+                f"{deadline - started:g} s (nothing was sent)"
+            )
+        if decision.granted:
+            if not where.write(cfg.name, state, decision.state):
+                continue  # another caller took a token meanwhile: decide again
+            if decision.wait > 0:
+                time.sleep(decision.wait)
+            return
         # Refused for now: ask again when a token is due, spread so waiters do not stampede.
         time.sleep(min(decision.wait + random.uniform(0, cfg.interval), max(remaining, 0)))
 

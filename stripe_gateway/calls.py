@@ -62,7 +62,7 @@ def _translate(exc: stripe.StripeError, *, keyed: bool) -> Exception:
 def _call(name: str, fn, *, idempotency_key: str = "", **log_extra):
     """Make one request: a token from the account's shared budget first (``budget``), then
     the request (the SDK itself never retries, see ``client``), its errors translated."""
-    budget.acquire()  # raises TryLater, nothing sent, when no token comes in time
+    budget.acquire(endpoint=name)  # raises TryLater, nothing sent, when no token comes in time
     try:
         return fn()
     except stripe.StripeError as exc:

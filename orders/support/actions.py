@@ -21,7 +21,8 @@ from stripe_gateway import GatewayError
 logger = logging.getLogger(__name__)
 
 
-def _audit(order: Order, *, action: str, actor, reason: str, details: dict | None = None) -> None:
+def audit(order: Order, *, action: str, actor, reason: str, details: dict | None = None) -> None:
+    """Record a staff action on the order's timeline (cause ``staff:<action>``), with who."""
     record_event(
         order,
         kind=OrderEvent.Kind.STAFF,
@@ -32,10 +33,11 @@ def _audit(order: Order, *, action: str, actor, reason: str, details: dict | Non
     )
 
 
-def _require_reason(reason: str) -> str:
+def require_reason(reason: str, *, kept: str = "it is recorded in the order's history") -> str:
+    """The reason staff gave, trimmed; refused when empty (``kept``: where it is kept)."""
     reason = (reason or "").strip()
     if not reason:
-        raise ActionRefused("Please give a reason; it is recorded in the order's history.")
+        raise ActionRefused(f"Please give a reason; {kept}.")
     return reason[:500]
 
 
@@ -43,7 +45,8 @@ def _require_reason(reason: str) -> str:
 MAX_TOKEN_LENGTH = 48
 
 
-def _require_token(request_token: str) -> str:
+def require_token(request_token: str) -> str:
+    """The staff form's submission token; refused when missing or too long (an old form)."""
     if not request_token or len(request_token) > MAX_TOKEN_LENGTH:
         raise ActionRefused("This form has expired; reload the page and try again.")
     return request_token
@@ -55,7 +58,7 @@ def _refused_by_stripe(exc: GatewayError) -> ActionRefused:
     return ActionRefused(f"{explained.plain} The order is unchanged.", detail=explained.detail)
 
 
-def _already_audited(order: Order, *, action: str, request_token: str) -> bool:
+def already_audited(order: Order, *, action: str, request_token: str) -> bool:
     """Whether this very submission (same form token) was already recorded for the order."""
     if not request_token:
         return False
@@ -73,7 +76,7 @@ def reconcile_now(*, order_id: int, actor, reason: str = "", request_token: str 
     reason = (reason or "").strip()[:500] or "Reconcile requested by support"
     with transaction.atomic():
         order = lock_order(order_id)
-        replay = _already_audited(order, action="reconcile", request_token=request_token)
+        replay = already_audited(order, action="reconcile", request_token=request_token)
         if not order.is_pending:
             if replay:
                 return order
@@ -81,7 +84,7 @@ def reconcile_now(*, order_id: int, actor, reason: str = "", request_token: str 
                 f"Order {order.reference} is already {order.get_status_display().lower()}."
             )
         if not replay:
-            _audit(
+            audit(
                 order,
                 action="reconcile",
                 actor=actor,
@@ -104,10 +107,10 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
     and the action is refused with that news (the money is kept for a fulfillable order).
     A replayed submission (same ``request_token``) of a finished cancel returns the order.
     """
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     with transaction.atomic():
         order = lock_order(order_id)
-        replay = _already_audited(order, action="cancel", request_token=request_token)
+        replay = already_audited(order, action="cancel", request_token=request_token)
         if replay and order.status == OrderStatus.CANCELED:
             return order
         if order.status == OrderStatus.PAID:
@@ -117,7 +120,7 @@ def cancel_unpaid_order(*, order_id: int, actor, reason: str, request_token: str
                 f"Order {order.reference} is already {order.get_status_display().lower()}."
             )
         if not replay:
-            _audit(
+            audit(
                 order,
                 action="cancel",
                 actor=actor,
@@ -161,8 +164,8 @@ def refund_order(
     ``restock``: staff say the goods are back (or never left): every unit not yet returned
     goes back to stock in the same transaction. Otherwise stock is left alone (I7).
     """
-    reason = _require_reason(reason)
-    request_token = _require_token(request_token)
+    reason = require_reason(reason)
+    request_token = require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
         existing = order.outbox.filter(
@@ -196,7 +199,7 @@ def refund_order(
             },
         )
         moved = fulfilment.restock_locked(order) if restock else []
-        _audit(
+        audit(
             order,
             action="refund",
             actor=actor,
@@ -214,8 +217,8 @@ def refund_order(
 
 def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str) -> OutboxMessage:
     """Send the confirmation email of a paid order again, once per request."""
-    reason = _require_reason(reason)
-    request_token = _require_token(request_token)
+    reason = require_reason(reason)
+    request_token = require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
         # A replay returns what the first submission did, whatever the order became since.
@@ -229,7 +232,7 @@ def resend_confirmation(*, order_id: int, actor, reason: str, request_token: str
         message = enqueue_outbox(
             order, OutboxMessage.Kind.CONFIRMATION_EMAIL, discriminator=f"resend:{request_token}"
         )
-        _audit(
+        audit(
             order,
             action="resend_confirmation",
             actor=actor,

@@ -14,11 +14,11 @@ from orders.models import FulfilmentStatus, Order, OrderStatus, OutboxMessage
 from orders.outbox.store import enqueue_outbox
 from orders.state import lock_order
 from orders.support.actions import (
-    _already_audited,
-    _audit,
-    _require_reason,
-    _require_token,
+    already_audited,
+    audit,
     refundable_amount,
+    require_reason,
+    require_token,
 )
 
 MAX_CARRIER_LENGTH = 64
@@ -55,10 +55,10 @@ def ship_order(
     tracking_reference = _require_text(
         tracking_reference, label="tracking reference", max_length=MAX_TRACKING_LENGTH
     )
-    request_token = _require_token(request_token)
+    request_token = require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
-        if _already_audited(order, action="ship", request_token=request_token):
+        if already_audited(order, action="ship", request_token=request_token):
             return order
         _require_paid(order, doing="shipped")
         if order.fulfilment_status != FulfilmentStatus.UNFULFILLED:
@@ -79,7 +79,7 @@ def ship_order(
             tracking_reference=tracking_reference,
         )
         message = enqueue_outbox(order, OutboxMessage.Kind.SHIPPED_EMAIL)
-        _audit(
+        audit(
             order,
             action="ship",
             actor=actor,
@@ -97,10 +97,10 @@ def ship_order(
 def mark_delivered(*, order_id: int, actor, reason: str, request_token: str) -> Order:
     """Record that a shipped order reached the customer."""
     reason = (reason or "").strip()[:500] or "Delivered."
-    request_token = _require_token(request_token)
+    request_token = require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
-        if _already_audited(order, action="deliver", request_token=request_token):
+        if already_audited(order, action="deliver", request_token=request_token):
             return order
         _require_paid(order, doing="marked delivered")
         if order.fulfilment_status != FulfilmentStatus.SHIPPED:
@@ -109,7 +109,7 @@ def mark_delivered(*, order_id: int, actor, reason: str, request_token: str) -> 
                 f"{order.get_fulfilment_status_display().lower()}."
             )
         fulfilment.transition_fulfilment_locked(order, FulfilmentStatus.DELIVERED)
-        _audit(
+        audit(
             order,
             action="deliver",
             actor=actor,
@@ -125,8 +125,8 @@ def restock_goods(*, order_id: int, actor, reason: str, request_token: str) -> l
     Every unit not returned yet goes back once; an order whose goods are all back is refused.
     An unpaid order's stock is released automatically when it is unwound, never here.
     """
-    reason = _require_reason(reason)
-    request_token = _require_token(request_token)
+    reason = require_reason(reason)
+    request_token = require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
         previous = order.events.filter(
@@ -148,7 +148,7 @@ def restock_goods(*, order_id: int, actor, reason: str, request_token: str) -> l
         if fulfilment.units_not_restocked(order) == 0:
             raise ActionRefused(f"All the goods of order {order.reference} are already in stock.")
         moved = fulfilment.restock_locked(order)
-        _audit(
+        audit(
             order,
             action="restock",
             actor=actor,

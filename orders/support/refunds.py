@@ -17,13 +17,14 @@ from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, OutboxMessage
 from orders.outbox.store import queue_dispatch, queued_refund_total
 from orders.state import lock_order
-from orders.timeline import record_event
+from orders.support.actions import audit, require_reason, require_token
 
 logger = logging.getLogger(__name__)
 
-RETRY_CAUSE = "staff:retry_refund"
-RESOLVE_CAUSE = "staff:resolve_refund"
-MAX_TOKEN_LENGTH = 48
+RETRY = "retry_refund"
+RESOLVE = "resolve_refund"
+RETRY_CAUSE = f"staff:{RETRY}"  # the timeline's cause, as ``actions.audit`` writes it
+RESOLVE_CAUSE = f"staff:{RESOLVE}"
 
 
 def failed_refunds(order: Order):
@@ -35,15 +36,6 @@ def failed_refunds(order: Order):
 
 def has_failed_refund(order: Order) -> bool:
     return failed_refunds(order).exists()
-
-
-def _clean(reason: str, request_token: str) -> tuple[str, str]:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ActionRefused("Please give a reason; it is recorded in the order's history.")
-    if not request_token or len(request_token) > MAX_TOKEN_LENGTH:
-        raise ActionRefused("This form has expired; reload the page and try again.")
-    return reason[:500], request_token
 
 
 def _replayed(order: Order, cause: str, request_token: str) -> list[OutboxMessage] | None:
@@ -60,7 +52,7 @@ def retry_failed_refunds(
     *, order_id: int, actor, reason: str, request_token: str
 ) -> list[OutboxMessage]:
     """Put the order's failed refunds back in the outbox, once per submission; audited."""
-    reason, request_token = _clean(reason, request_token)
+    reason, request_token = require_reason(reason), require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
         replay = _replayed(order, RETRY_CAUSE, request_token)
@@ -92,21 +84,18 @@ def retry_failed_refunds(
             message.save(
                 update_fields=["state", "attempts", "available_at", "lease_until", "done_at"]
             )
-        username = getattr(actor, "username", "")
-        record_event(
+        audit(
             order,
-            kind=OrderEvent.Kind.STAFF,
-            cause=RETRY_CAUSE,
-            message=reason,
+            action=RETRY,
+            actor=actor,
+            reason=reason,
             details={
-                "user": username,
                 "request_token": request_token,
                 "outbox_ids": [m.pk for m in messages],
                 # The same key unless Stripe spent the last one (then the outbox moved on).
                 "key_rounds": [m.key_round for m in messages],
                 "last_error": "; ".join(m.last_error for m in messages if m.last_error),
             },
-            actor=actor,
         )
         for message in messages:
             transaction.on_commit(lambda pk=message.pk: queue_dispatch(pk))
@@ -122,7 +111,7 @@ def resolve_failed_refunds(
     Nothing is sent to Stripe. A refund made in the Stripe dashboard is booked on the order
     by its ``charge.refunded`` webhook or the audit, as any other.
     """
-    reason, request_token = _clean(reason, request_token)
+    reason, request_token = require_reason(reason), require_token(request_token)
     with transaction.atomic():
         order = lock_order(order_id)
         replay = _replayed(order, RESOLVE_CAUSE, request_token)
@@ -138,17 +127,15 @@ def resolve_failed_refunds(
             message.done_at = now
             message.result = {**message.result, "resolved_by": username, "reason": reason}
             message.save(update_fields=["state", "done_at", "result"])
-        record_event(
+        audit(
             order,
-            kind=OrderEvent.Kind.STAFF,
-            cause=RESOLVE_CAUSE,
-            message=reason,
+            action=RESOLVE,
+            actor=actor,
+            reason=reason,
             details={
-                "user": username,
                 "request_token": request_token,
                 "outbox_ids": [m.pk for m in messages],
                 "amount": sum(int(m.payload.get("amount", 0)) for m in messages),
             },
-            actor=actor,
         )
     return messages

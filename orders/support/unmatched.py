@@ -18,6 +18,7 @@ from orders.exceptions import ActionRefused
 from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
 from orders.state import lock_order
+from orders.support.actions import require_reason
 from orders.support.explain import explain_error
 from orders.timeline import record_event
 from stripe_gateway import (
@@ -31,13 +32,6 @@ from stripe_gateway import (
 logger = logging.getLogger(__name__)
 
 ATTACH_CAUSE = "staff:attach_stripe_event"
-
-
-def _require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ActionRefused("Please give a reason; it is kept with the event.")
-    return reason[:500]
 
 
 def _already_resolved(event: UnmatchedPaymentEvent) -> ActionRefused:
@@ -92,7 +86,7 @@ def attach_unmatched_event(
     *, event_id: int, order_reference: str, actor, reason: str
 ) -> tuple[UnmatchedPaymentEvent, Order]:
     """Attach an unmatched event's PaymentIntent to the order staff picked, and apply it."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason, kept="it is kept with the event")
     reference = (order_reference or "").strip().upper()
     event = UnmatchedPaymentEvent.objects.select_related("order", "resolved_by").get(pk=event_id)
     if event.resolved:
@@ -179,7 +173,7 @@ def attach_unmatched_event(
 
 def dismiss_unmatched_event(*, event_id: int, actor, reason: str) -> UnmatchedPaymentEvent:
     """Mark an unmatched event as looked at and needing nothing more, with the reason why."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason, kept="it is kept with the event")
     with transaction.atomic():
         event = UnmatchedPaymentEvent.objects.select_for_update().get(pk=event_id)
         if event.resolved:

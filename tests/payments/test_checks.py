@@ -239,6 +239,7 @@ def test_the_default_budget_passes(settings):
         ({"STRIPE_BUDGET_BURST": 1}, "payments.E025"),
         ({"STRIPE_RATE_LIMIT_PER_SECOND": 25.0, "STRIPE_BUDGET_BURST": 50}, "payments.E025"),
         ({"STRIPE_BUDGET_COOL_DOWN_SECONDS": 0.0}, "payments.E026"),
+        ({"STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND": 0.0}, "payments.E027"),
     ],
 )
 def test_an_inconsistent_budget_is_refused(settings, changes, said):

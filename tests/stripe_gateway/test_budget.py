@@ -210,6 +210,45 @@ def test_the_sdk_never_retries_behind_the_budgets_back(
     assert [(s.method, s.path) for s in sent] == [("POST", "/v1/payment_intents")]
 
 
+# --- one endpoint's own limit ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_endpoint_stays_under_its_own_limit_while_others_use_the_rest(
+    shared_budget, settings, sent, stripe_api
+):
+    """Stripe limits most single endpoints apart (25/s, live mode too): here the account has
+    10/s and each endpoint 2/s. Reads of PaymentIntents keep to 2/s; lists, another
+    endpoint with a bucket of its own, go on beside them at their own 2/s."""
+    settings.STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND = 2.0
+    pi = a_payment_intent(stripe_api)
+    outcomes: list = []
+
+    def lists() -> None:
+        stop = time.monotonic() + 3.0
+        try:
+            with budget.work_class("checkout"):
+                while time.monotonic() < stop:
+                    next(stripe_gateway.payment_intent_pages(page_size=1))
+        finally:
+            connection.close()
+
+    run_all(
+        hammer("checkout", pi, threads=3, seconds=3.0, outcomes=outcomes)
+        + [threading.Thread(target=lists)]
+    )
+    reads = [s.at for s in sent if s.path.startswith("/v1/payment_intents/")]
+    listed = [s.at for s in sent if s.path == "/v1/payment_intents"]
+    # A GCRA of 2/s with a burst of 2: at most 2 + 2 in any second (the account alone
+    # would have let the three readers have ~7 a second).
+    assert most_in_any_second(reads) <= 2 + 2, most_in_any_second(reads)
+    assert len(reads) >= 2 * 3.0 - 1, len(reads)
+    # The lists were not held back by the reads' limit: each endpoint has its own.
+    assert most_in_any_second(listed) <= 2 + 2, most_in_any_second(listed)
+    assert len(listed) >= 2 * 3.0 - 1, len(listed)
+    assert ("checkout", "budget") not in outcomes
+
+
 # --- dj-stripe's own calls (the SDK's global client) -----------------------------------------
 
 
@@ -408,11 +447,19 @@ def test_the_rate_defaults_to_stripes_limit_for_the_keys_mode(settings):
     from tests.payments.stripe_api_fake import key
 
     settings.STRIPE_RATE_LIMIT_PER_SECOND = None
+    settings.STRIPE_ENDPOINT_RATE_LIMIT_PER_SECOND = None
     settings.STRIPE_BUDGET_BURST = None
     settings.STRIPE_SECRET_KEY = key("sk", "test")
     assert (budget.config().rate, budget.config().burst) == (25.0, 5)
+    # In test mode the account's 25/s is the tighter limit: no endpoint token is taken.
+    assert not budget.config().per_endpoint
     settings.STRIPE_SECRET_KEY = key("sk", "live")
     assert (budget.config().rate, budget.config().burst) == (100.0, 20)
+    # Live, one endpoint may take 25 of the account's 100 a second.
+    assert budget.config().per_endpoint
+    endpoint = budget.config().for_endpoint("payment_intents.retrieve")
+    assert (endpoint.rate, endpoint.burst) == (25.0, 5)
+    assert endpoint.name == budget.config().name + ":payment_intents.retrieve"
     # One budget per account: the name stands for the key without showing it.
     assert budget.config().name.startswith("account:")
     assert "SetupTestKey" not in budget.config().name
