@@ -187,6 +187,18 @@ def test_delivered_only_after_shipped_and_the_customer_sees_both(client, support
     ]
 
 
+def test_a_shipped_order_refunded_in_full_no_longer_reads_on_its_way(client, checkout):
+    order = checkout()
+    ship(order)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert '<h2 id="delivery-heading">On its way</h2>' in page
+    refund(order, restock=False)
+    assert settle(order).status == OrderStatus.REFUNDED
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert '<h2 id="delivery-heading">Shipped</h2>' in page
+    assert "On its way" not in page and "JD014600006281" in page
+
+
 def test_the_support_group_may_ship_and_other_staff_may_not(client, plain_staff, checkout):
     order = checkout()
     client.force_login(plain_staff)
