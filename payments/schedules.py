@@ -18,15 +18,20 @@ SCHEDULES = [
 ]
 
 
+def ensure_schedule(name: str, func: str, minutes: int) -> None:
+    """Create or update one schedule by name, every ``minutes``, for ever; idempotent."""
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": func,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+        },
+    )
+
+
 def ensure_schedules(**kwargs) -> None:
     """Create or update the schedules by name; running it twice changes nothing."""
     for name, func, minutes in SCHEDULES:
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={
-                "func": func,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": minutes,
-                "repeats": -1,
-            },
-        )
+        ensure_schedule(name, func, minutes)

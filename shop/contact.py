@@ -94,15 +94,6 @@ def send_unsent_contact_messages(limit: int = 100) -> int:
 
 def ensure_contact_schedule(**kwargs) -> None:
     """Create or update the sweep's schedule by name; running it twice changes nothing."""
-    from django_q.models import Schedule
+    from payments.schedules import ensure_schedule
 
-    name, func, minutes = SCHEDULE
-    Schedule.objects.update_or_create(
-        name=name,
-        defaults={
-            "func": func,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-        },
-    )
+    ensure_schedule(*SCHEDULE)

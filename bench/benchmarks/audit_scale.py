@@ -14,14 +14,11 @@ ones outside it. Two measurements in one run:
   in the report).
 """
 
-import json
-import subprocess
 import time
 
-from bench import shopdata, stack
-from bench.benchmarks.backlog import _http, start_stripe
+from bench import shopdata
+from bench.benchmarks.backlog import put_payment_intents, run_sweep_worker, start_stripe
 from bench.report import log
-from bench.stack import PY
 
 
 def run(bench) -> dict:
@@ -54,23 +51,11 @@ def run(bench) -> dict:
         }
         for i in range(args.old_payment_intents)
     ]
-    for at in range(0, len(items), 10_000):
-        _http("POST", f"{stripe}/_bench/payment_intents", items[at : at + 10_000])
+    put_payment_intents(stripe, items)
     out = {"orders": len(orders), "old_payment_intents": args.old_payment_intents}
     for key, mode in (("windowed", "audit"), ("per_payment", "audit-per-payment")):
         log(f"audit-scale: {key} ({mode})")
-        proc = subprocess.run(
-            [PY, "-m", "bench.sweep_worker", mode, str(args.max_seconds)]
-            + ["--sample", str(args.audit_sample)],
-            cwd=stack.ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=args.max_seconds + 120,
-        )
-        if proc.returncode:
-            raise RuntimeError(f"sweep worker failed: {proc.stderr[-2000:]}")
-        out[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[key] = run_sweep_worker(bench, env, mode, "--sample", str(args.audit_sample))
     bench.stack.stop("stripe_audit")
     old = out["per_payment"]
     calls = max(old["refund_calls"], 1)

@@ -88,8 +88,29 @@ def seed(stripe: str, backlog: list[tuple], tag: str) -> None:
         for pk, created, kind in backlog
         if kind != "never_reached_stripe"
     ]
+    put_payment_intents(stripe, items)
+
+
+def put_payment_intents(stripe: str, items: list[dict]) -> None:
+    """Store PaymentIntents in the stateful fake, 10,000 a request."""
     for at in range(0, len(items), 10_000):
         _http("POST", f"{stripe}/_bench/payment_intents", items[at : at + 10_000])
+
+
+def run_sweep_worker(bench, env: dict, mode: str, *options: str) -> dict:
+    """One ``bench.sweep_worker`` run (its time-boxed runs one after another); its figures."""
+    args = bench.args
+    proc = subprocess.run(
+        [PY, "-m", "bench.sweep_worker", mode, str(args.max_seconds), *options],
+        cwd=stack.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=args.max_seconds + 120,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"sweep worker failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 class Shoppers:
@@ -188,17 +209,7 @@ def run_phase(bench, name: str, mode: str, count: int) -> dict:
     with Shoppers(
         f"http://127.0.0.1:{web_port}", args.shoppers, args.think_seconds, product
     ) as shop:
-        proc = subprocess.run(
-            [PY, "-m", "bench.sweep_worker", mode, str(args.max_seconds), "--prefix", "K"],
-            cwd=stack.ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=args.max_seconds + 120,
-        )
-    if proc.returncode:
-        raise RuntimeError(f"sweep worker failed: {proc.stderr[-2000:]}")
-    sweep = json.loads(proc.stdout.strip().splitlines()[-1])
+        sweep = run_sweep_worker(bench, env, mode, "--prefix", "K")
     at_stripe = _http("GET", f"{stripe}/_bench/stats")
     bench.stack.stop(f"web_{name}")
     bench.stack.stop(f"stripe_{name}")

@@ -15,12 +15,11 @@ from django.db import transaction
 
 from orders import clock
 from orders.exceptions import ActionRefused
-from orders.models import Order, OrderEvent, UnmatchedPaymentEvent
+from orders.models import Order, UnmatchedPaymentEvent
 from orders.payment.apply import apply_payment_intent, record_refund
 from orders.state import lock_order
-from orders.support.actions import require_reason
+from orders.support.actions import audit, require_reason
 from orders.support.explain import explain_error
-from orders.timeline import record_event
 from stripe_gateway import (
     GatewayError,
     PaymentIntentSnapshot,
@@ -31,7 +30,8 @@ from stripe_gateway import (
 
 logger = logging.getLogger(__name__)
 
-ATTACH_CAUSE = "staff:attach_stripe_event"
+ATTACH = "attach_stripe_event"
+ATTACH_CAUSE = f"staff:{ATTACH}"  # the timeline's cause, as ``actions.audit`` writes it
 
 
 def _already_resolved(event: UnmatchedPaymentEvent) -> ActionRefused:
@@ -39,6 +39,20 @@ def _already_resolved(event: UnmatchedPaymentEvent) -> ActionRefused:
     when = f" at {event.resolved_at:%Y-%m-%d %H:%M} UTC" if event.resolved_at else ""
     what = event.get_resolution_display().lower() or "resolved"
     return ActionRefused(f"This event was already {what} by {who}{when}.")
+
+
+def _resolve(event: UnmatchedPaymentEvent, resolution, *, actor, reason: str, order=None) -> None:
+    """Record on the (locked) event how staff resolved it, by whom, when and why."""
+    event.resolved = True
+    event.resolution = resolution
+    event.resolved_at = clock.now()
+    event.resolved_by = actor
+    event.resolution_reason = reason
+    fields = ["resolved", "resolution", "resolved_at", "resolved_by", "resolution_reason"]
+    if order is not None:
+        event.order = order
+        fields.append("order")
+    event.save(update_fields=fields)
 
 
 def check_belongs(order: Order, pi: PaymentIntentSnapshot) -> None:
@@ -124,20 +138,17 @@ def attach_unmatched_event(
             raise _already_resolved(event)
         order = lock_order(order.pk)
         check_belongs(order, pi)  # as it stands now, under the lock
-        username = getattr(actor, "username", "")
-        record_event(
+        audit(
             order,
-            kind=OrderEvent.Kind.STAFF,
-            cause=ATTACH_CAUSE,
-            message=reason,
+            action=ATTACH,
+            actor=actor,
+            reason=reason,
             details={
-                "user": username,
                 "unmatched_event": event.pk,
                 "stripe_event": event.stripe_id,
                 "payment_intent": pi.id,
                 "stripe_status": pi.status,
             },
-            actor=actor,
         )
         order = apply_payment_intent(order.pk, pi, cause=ATTACH_CAUSE)
         if refunded:
@@ -148,22 +159,7 @@ def attach_unmatched_event(
                 refund_id="",
                 cause=ATTACH_CAUSE,
             )
-        event.resolved = True
-        event.resolution = event.Resolution.ATTACHED
-        event.resolved_at = clock.now()
-        event.resolved_by = actor
-        event.resolution_reason = reason
-        event.order = order
-        event.save(
-            update_fields=[
-                "resolved",
-                "resolution",
-                "resolved_at",
-                "resolved_by",
-                "resolution_reason",
-                "order",
-            ]
-        )
+        _resolve(event, event.Resolution.ATTACHED, actor=actor, reason=reason, order=order)
     logger.info(
         "unmatched stripe event attached",
         extra={"order_id": order.pk, "payment_intent": pi.id, "unmatched_id": event.pk},
@@ -180,19 +176,6 @@ def dismiss_unmatched_event(*, event_id: int, actor, reason: str) -> UnmatchedPa
             if event.resolution == event.Resolution.DISMISSED and event.resolution_reason == reason:
                 return event  # the same submission again
             raise _already_resolved(event)
-        event.resolved = True
-        event.resolution = event.Resolution.DISMISSED
-        event.resolved_at = clock.now()
-        event.resolved_by = actor
-        event.resolution_reason = reason
-        event.save(
-            update_fields=[
-                "resolved",
-                "resolution",
-                "resolved_at",
-                "resolved_by",
-                "resolution_reason",
-            ]
-        )
+        _resolve(event, event.Resolution.DISMISSED, actor=actor, reason=reason)
     logger.info("unmatched stripe event dismissed", extra={"unmatched_id": event.pk})
     return event
